@@ -18,19 +18,31 @@ mod ui;
 #[cfg(all(test, target_arch = "wasm32"))]
 mod browser_tests;
 
-use leptos::{mount::mount_to, prelude::*, tachys::view::any_view::AnyViewState};
+use std::any::Any;
+
+use leptos::{mount::mount_to, prelude::*};
 use wasm_bindgen::prelude::*;
 
 use crate::{
     options::RawOptions,
     text::{Key, Locale, Texts},
-    ui::{Misconfigured, UnlinkAccount},
+    ui::{InFlight, UnlinkAccount},
 };
 
 /// A mounted widget. `unmount()` removes everything it added to the page.
 #[wasm_bindgen]
 pub struct WidgetHandle {
-    mounted: Option<leptos::mount::UnmountHandle<AnyViewState>>,
+    mounted: Option<Mounted>,
+}
+
+enum Mounted {
+    /// Leptos's unmount handle (its type names the whole view, so it is kept as `Any`).
+    Widget {
+        view: Box<dyn Any>,
+        in_flight: InFlight,
+    },
+    /// The "not available" sentence shown for bad options.
+    Message(web_sys::Element),
 }
 
 #[wasm_bindgen]
@@ -38,7 +50,26 @@ impl WidgetHandle {
     /// Removes the widget's DOM, aborts a request in flight and frees its state. Calling it
     /// again does nothing.
     pub fn unmount(&mut self) {
-        self.mounted.take();
+        match self.mounted.take() {
+            Some(Mounted::Widget { view, in_flight }) => {
+                if let Some(request) = in_flight.take() {
+                    request.abort();
+                }
+                drop(view);
+            }
+            Some(Mounted::Message(element)) => element.remove(),
+            None => {}
+        }
+    }
+}
+
+impl Drop for WidgetHandle {
+    /// A handle the page lets go of (the garbage collector calls `free()`) must not take the
+    /// widget with it: only `unmount()` removes it.
+    fn drop(&mut self) {
+        if let Some(Mounted::Widget { view, .. }) = self.mounted.take() {
+            std::mem::forget(view);
+        }
     }
 }
 
@@ -58,25 +89,37 @@ pub fn mount(element: JsValue, options: JsValue) -> WidgetHandle {
         .as_deref()
         .and_then(Locale::parse)
         .unwrap_or_default();
-    let checked = raw.validate();
-    if let Err(errors) = &checked {
-        report(&host, errors);
-    }
-    let parent = host.clone();
-    let mounted = mount_to(parent, move || match checked {
-        Ok(options) => view! { <UnlinkAccount options host /> }.into_any(),
-        Err(_) => {
-            let message = Texts::new(locale, vec![])
-                .get(Key::Misconfigured)
-                .to_owned();
-            view! { <Misconfigured message /> }.into_any()
+    let mounted = match raw.validate() {
+        Ok(options) => {
+            let in_flight = InFlight::default();
+            let (parent, shared) = (host.clone(), in_flight.clone());
+            let view = mount_to(parent, move || {
+                view! { <UnlinkAccount options host in_flight=shared /> }
+            });
+            Some(Mounted::Widget {
+                view: Box::new(view),
+                in_flight,
+            })
         }
-    });
-    WidgetHandle {
-        mounted: Some(mounted),
-    }
+        Err(errors) => {
+            report(&host, &errors);
+            misconfigured(&host, Texts::new(locale, vec![]).get(Key::Misconfigured))
+                .map(Mounted::Message)
+        }
+    };
+    WidgetHandle { mounted }
 }
 
+/// The calm sentence an end user sees when the partner's options are wrong. Static text,
+/// so plain DOM rather than a component (which would cost kilobytes of wasm).
+fn misconfigured(host: &web_sys::HtmlElement, message: &str) -> Option<web_sys::Element> {
+    let element = host.owner_document()?.create_element("p").ok()?;
+    element.set_class_name("unlink unlink-misconfigured");
+    let _ = element.set_attribute("data-state", "misconfigured");
+    element.set_text_content(Some(message));
+    host.append_child(&element).ok()?;
+    Some(element)
+}
 /// One console error listing every problem, with the element so DevTools can point at it.
 fn report(element: &JsValue, errors: &[options::OptionError]) {
     let mut message = String::from("unlink-widget: cannot show the Unlink button:");
