@@ -1,0 +1,190 @@
+//! The proxy's one error type and its one conversion to an HTTP answer.
+//!
+//! Every answer uses Mono's v2 envelope, `{status, message, timestamp, data}`, with a stable
+//! `data.code` on failure. Messages are fixed sentences: details (Mono's own text, which check
+//! failed) go to the log, never to the browser.
+
+use axum::{
+    Json,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::{Value, json};
+
+/// Why a request was not served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApiError {
+    /// The account id in the URL is not `[A-Za-z0-9_-]{1,64}`.
+    InvalidAccountId,
+    /// `Idempotency-Key` is missing, empty, longer than 255 characters or not visible ASCII.
+    InvalidIdempotencyKey,
+    /// The key was already used, within 24 h, for another account.
+    IdempotencyKeyReused,
+    /// Cross-site request, or the authoriser said no.
+    Forbidden,
+    /// Too many unlinks from this user or address; `retry_after` is in seconds.
+    RateLimited {
+        retry_after: u64,
+    },
+    /// Mono refused this unlink (its 400, 409 or another 4xx).
+    UnlinkRejected,
+    /// Mono could not be reached or kept failing; `timeout` picks 504 over 502.
+    UpstreamUnavailable {
+        timeout: bool,
+        retry_after: Option<u64>,
+    },
+    /// Mono said the partner's secret key is wrong (its 401/403). The user is only told it
+    /// failed; the operator finds the reason in the log.
+    UpstreamRejectedKey,
+    /// The audit trail could not be written, so the answer is withheld.
+    AuditUnavailable,
+    /// The webhook secret header is missing or wrong.
+    Unauthorized,
+    /// A webhook whose body is not a Mono event.
+    InvalidWebhook,
+    /// No webhook secret is configured, so webhooks cannot be verified.
+    WebhookNotConfigured,
+    NotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+}
+
+impl ApiError {
+    /// The stable `data.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidAccountId => "invalid_account_id",
+            Self::InvalidIdempotencyKey => "invalid_idempotency_key",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::Forbidden => "forbidden",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::UnlinkRejected => "unlink_rejected",
+            Self::UpstreamUnavailable { .. } => "upstream_unavailable",
+            Self::UpstreamRejectedKey => "upstream_rejected_key",
+            Self::AuditUnavailable => "audit_unavailable",
+            Self::Unauthorized => "unauthorized",
+            Self::InvalidWebhook => "invalid_webhook",
+            Self::WebhookNotConfigured => "webhook_not_configured",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::PayloadTooLarge => "payload_too_large",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidAccountId | Self::InvalidIdempotencyKey | Self::InvalidWebhook => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::IdempotencyKeyReused | Self::UnlinkRejected => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::UpstreamUnavailable { timeout: true, .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::UpstreamUnavailable { .. } | Self::UpstreamRejectedKey => StatusCode::BAD_GATEWAY,
+            Self::AuditUnavailable => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::WebhookNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        }
+    }
+
+    /// A fixed sentence, safe to show anywhere.
+    pub fn message(&self) -> &'static str {
+        match self {
+            Self::InvalidAccountId => {
+                "The account id must be 1 to 64 characters from A-Z, a-z, 0-9, '_' and '-'."
+            }
+            Self::InvalidIdempotencyKey => {
+                "An Idempotency-Key header of 1 to 255 visible ASCII characters is required."
+            }
+            Self::IdempotencyKeyReused => {
+                "This Idempotency-Key was already used for a different account."
+            }
+            Self::Forbidden => "You are not allowed to unlink this account.",
+            Self::RateLimited { .. } => "Too many unlink attempts. Try again later.",
+            Self::UnlinkRejected => "This account cannot be unlinked.",
+            Self::UpstreamUnavailable { .. } => {
+                "The account could not be unlinked right now. Try again."
+            }
+            Self::UpstreamRejectedKey | Self::AuditUnavailable => {
+                "The account could not be unlinked. Try again later."
+            }
+            Self::Unauthorized => "Unauthorized request.",
+            Self::InvalidWebhook => "The webhook body is not a Mono event.",
+            Self::WebhookNotConfigured => "Webhooks are not configured.",
+            Self::NotFound => "Not found.",
+            Self::MethodNotAllowed => "Method not allowed.",
+            Self::PayloadTooLarge => "The request body is too large.",
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited { retry_after } => Some(*retry_after),
+            Self::UpstreamUnavailable { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = envelope(false, self.message(), json!({ "code": self.code() }));
+        let mut response = (self.status(), body).into_response();
+        if let Some(seconds) = self.retry_after() {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+/// Mono's v2 envelope: `{status: "successful"|"failed", message, timestamp, data}`.
+pub fn envelope(ok: bool, message: &str, data: Value) -> Json<Value> {
+    Json(json!({
+        "status": if ok { "successful" } else { "failed" },
+        "message": message,
+        "timestamp": crate::audit::now_rfc3339(),
+        "data": data,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_the_contract() {
+        assert_eq!(ApiError::InvalidAccountId.status(), 400);
+        assert_eq!(ApiError::Forbidden.status(), 403);
+        assert_eq!(ApiError::RateLimited { retry_after: 3 }.status(), 429);
+        let unavailable = |timeout| ApiError::UpstreamUnavailable {
+            timeout,
+            retry_after: None,
+        };
+        assert_eq!(unavailable(false).status(), 502);
+        assert_eq!(unavailable(true).status(), 504);
+        assert_eq!(ApiError::UpstreamRejectedKey.status(), 502);
+        assert_eq!(
+            ApiError::UpstreamRejectedKey.code(),
+            "upstream_rejected_key"
+        );
+    }
+
+    #[test]
+    fn the_rejected_key_message_says_nothing_about_keys() {
+        let message = ApiError::UpstreamRejectedKey.message().to_lowercase();
+        assert!(!message.contains("key") && !message.contains("mono"));
+    }
+
+    #[test]
+    fn retry_after_becomes_a_header() {
+        let response = ApiError::RateLimited { retry_after: 42 }.into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "42");
+        let response = ApiError::Forbidden.into_response();
+        assert!(response.headers().get(header::RETRY_AFTER).is_none());
+    }
+}

@@ -1,0 +1,330 @@
+//! A stand-in for `api.withmono.com`, so the demo and the tests run with no key and no network.
+//!
+//! It speaks Mono's unlink contract over real HTTP: `POST /v2/accounts/{id}/unlink` (and the
+//! v1 path) with `mono-sec-key`. Seeded accounts unlink once (200), then answer 404, as do
+//! unknown ids; a wrong key gets 401. Faults can be injected per account, or for every
+//! account with `*`: latency, 500, 503, 429 with `Retry-After`, or a dropped connection.
+
+use std::{
+    collections::{HashMap, HashSet},
+    fmt,
+    net::SocketAddr,
+    str::FromStr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    Extension, Json, Router,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// The secret key the fake Mono accepts in demo mode.
+pub const DEMO_SECRET_KEY: &str = "test_sk_fakemono0000000000demo";
+
+/// One injected failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Answer normally, but only after this long.
+    Latency(Duration),
+    /// Answer with this status (500, 503, …).
+    Status(u16),
+    /// 429 with `Retry-After: seconds`.
+    RateLimited { retry_after: u64 },
+    /// Close the connection without answering.
+    Drop,
+}
+
+/// A fault and how many calls it affects (`None`: every call).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    pub kind: FaultKind,
+    pub times: Option<u32>,
+}
+
+/// Reads `503`, `500x2` (first two calls only), `429:3` (Retry-After 3 s), `drop`,
+/// `latency:1500` (milliseconds), `drop x1`.
+impl FromStr for Fault {
+    type Err = String;
+
+    fn from_str(spec: &str) -> Result<Self, Self::Err> {
+        let spec = spec.trim();
+        let (kind, times) = match spec.rsplit_once('x') {
+            Some((kind, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => (
+                kind.trim(),
+                Some(n.parse().map_err(|_| format!("bad count in {spec:?}"))?),
+            ),
+            _ => (spec, None),
+        };
+        let kind = match kind.split_once(':') {
+            Some(("latency", ms)) => FaultKind::Latency(Duration::from_millis(
+                ms.parse().map_err(|_| format!("bad latency in {spec:?}"))?,
+            )),
+            Some(("429", secs)) => FaultKind::RateLimited {
+                retry_after: secs
+                    .parse()
+                    .map_err(|_| format!("bad Retry-After in {spec:?}"))?,
+            },
+            None if kind == "drop" => FaultKind::Drop,
+            None if kind == "429" => FaultKind::RateLimited { retry_after: 1 },
+            None => match kind.parse::<u16>() {
+                Ok(status) if (400..=599).contains(&status) => FaultKind::Status(status),
+                _ => return Err(unknown_fault(spec)),
+            },
+            Some(_) => return Err(unknown_fault(spec)),
+        };
+        Ok(Self { kind, times })
+    }
+}
+
+fn unknown_fault(spec: &str) -> String {
+    format!(
+        "unknown fault {spec:?}: use a status (500, 503), 429[:seconds], drop or latency:ms, \
+         optionally followed by xN to fail only the first N calls"
+    )
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            FaultKind::Latency(d) => write!(f, "latency:{}", d.as_millis())?,
+            FaultKind::Status(s) => write!(f, "{s}")?,
+            FaultKind::RateLimited { retry_after } => write!(f, "429:{retry_after}")?,
+            FaultKind::Drop => f.write_str("drop")?,
+        }
+        match self.times {
+            Some(n) => write!(f, "x{n}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The fake's accounts, faults and call counters. Share it with [`Arc`] to inspect calls.
+#[derive(Debug)]
+pub struct FakeMono {
+    secret_key: String,
+    state: Mutex<FakeState>,
+}
+
+#[derive(Debug, Default)]
+struct FakeState {
+    linked: HashSet<String>,
+    faults: HashMap<String, Fault>,
+    calls: HashMap<String, u32>,
+}
+
+impl FakeMono {
+    pub fn new(secret_key: &str) -> Self {
+        Self {
+            secret_key: secret_key.to_owned(),
+            state: Mutex::default(),
+        }
+    }
+
+    /// Adds a linked account.
+    pub fn with_account(self, id: &str) -> Self {
+        self.lock().linked.insert(id.to_owned());
+        self
+    }
+
+    /// Injects `fault` for `id`, or for every account when `id` is `*`.
+    pub fn with_fault(self, id: &str, fault: Fault) -> Self {
+        self.lock().faults.insert(id.to_owned(), fault);
+        self
+    }
+
+    /// How many unlink calls reached the fake for `id` (with any key).
+    pub fn calls(&self, id: &str) -> u32 {
+        self.lock().calls.get(id).copied().unwrap_or(0)
+    }
+
+    /// How many unlink calls reached the fake in all.
+    pub fn total_calls(&self) -> u32 {
+        self.lock().calls.values().sum()
+    }
+
+    pub fn is_linked(&self, id: &str) -> bool {
+        self.lock().linked.contains(id)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, FakeState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Counts the call and takes the fault to apply to it, if any.
+    fn next_fault(&self, id: &str) -> Option<FaultKind> {
+        let mut state = self.lock();
+        *state.calls.entry(id.to_owned()).or_default() += 1;
+        let key = if state.faults.contains_key(id) {
+            id
+        } else {
+            "*"
+        };
+        let fault = state.faults.get_mut(key)?;
+        match &mut fault.times {
+            Some(0) => None,
+            Some(n) => {
+                *n -= 1;
+                Some(fault.kind)
+            }
+            None => Some(fault.kind),
+        }
+    }
+
+    /// The fake's routes, for tests that call it in-process.
+    pub fn router(self: Arc<Self>) -> Router {
+        Router::new()
+            .route("/v2/accounts/{id}/unlink", post(unlink))
+            .route("/accounts/{id}/unlink", post(unlink))
+            .with_state(self)
+    }
+
+    /// Serves the fake on `listener` until the task is dropped. Runs its own accept loop so a
+    /// `drop` fault can close a connection without answering, as a failing network does.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        let router = self.router();
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let hang_up = CancellationToken::new();
+            let app = router.clone().layer(Extension(HangUp(hang_up.clone())));
+            tokio::spawn(async move {
+                let service = hyper_util::service::TowerToHyperService::new(app);
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service);
+                tokio::select! {
+                    _ = connection => {}
+                    // Dropping the connection future closes the socket mid-request.
+                    () = hang_up.cancelled() => {}
+                }
+            });
+        }
+    }
+
+    /// Binds 127.0.0.1 on a free port and serves there in the background.
+    pub async fn spawn(self: Arc<Self>) -> std::io::Result<SocketAddr> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(self.serve(listener));
+        Ok(addr)
+    }
+}
+
+/// Closes the current connection without an answer.
+#[derive(Clone)]
+struct HangUp(CancellationToken);
+
+async fn unlink(
+    State(fake): State<Arc<FakeMono>>,
+    hang_up: Option<Extension<HangUp>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let fault = fake.next_fault(&id);
+    match fault {
+        Some(FaultKind::Latency(delay)) => tokio::time::sleep(delay).await,
+        Some(FaultKind::Status(status)) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return failed(status, "Internal server error");
+        }
+        Some(FaultKind::RateLimited { retry_after }) => {
+            let mut response = failed(StatusCode::TOO_MANY_REQUESTS, "Too many requests");
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry_after.into());
+            return response;
+        }
+        Some(FaultKind::Drop) => {
+            if let Some(Extension(HangUp(token))) = hang_up {
+                token.cancel();
+                std::future::pending::<()>().await;
+            }
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+        None => {}
+    }
+    let key = headers.get("mono-sec-key").map(|v| v.as_bytes());
+    if key != Some(fake.secret_key.as_bytes()) {
+        return failed(StatusCode::UNAUTHORIZED, "No valid API key provided");
+    }
+    if fake.lock().linked.remove(&id) {
+        let body = json!({
+            "status": "successful",
+            "message": "Account unlinked successfully",
+            "timestamp": crate::audit::now_rfc3339(),
+            "data": null,
+        });
+        (StatusCode::OK, Json(body)).into_response()
+    } else {
+        failed(
+            StatusCode::NOT_FOUND,
+            "The requested resource doesn't exist",
+        )
+    }
+}
+
+fn failed(status: StatusCode, message: &str) -> Response {
+    let body = json!({
+        "status": "failed",
+        "message": message,
+        "timestamp": crate::audit::now_rfc3339(),
+        "data": null,
+    });
+    (status, Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_specs() {
+        let parse = |s: &str| s.parse::<Fault>();
+        let kind = |s: &str| parse(s).unwrap().kind;
+        assert_eq!(kind("503"), FaultKind::Status(503));
+        assert_eq!(kind("500"), FaultKind::Status(500));
+        assert_eq!(kind("429"), FaultKind::RateLimited { retry_after: 1 });
+        assert_eq!(kind("429:7"), FaultKind::RateLimited { retry_after: 7 });
+        assert_eq!(kind("drop"), FaultKind::Drop);
+        assert_eq!(
+            kind("latency:1500"),
+            FaultKind::Latency(Duration::from_millis(1500))
+        );
+        assert_eq!(parse("503x2").unwrap().times, Some(2));
+        assert_eq!(parse("drop x1").unwrap().times, Some(1));
+        assert_eq!(parse("503").unwrap().times, None);
+        for bad in ["", "200", "teapot", "latency:soon", "429:x", "drop:1"] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        for spec in ["503", "500x2", "429:3", "drop", "latency:20x1"] {
+            assert_eq!(parse(spec).unwrap().to_string(), spec);
+        }
+    }
+
+    #[test]
+    fn faults_apply_per_account_then_wear_off() {
+        let fake = FakeMono::new("test_sk_k")
+            .with_account("a")
+            .with_fault("a", "503x2".parse().unwrap())
+            .with_fault("*", "latency:5".parse().unwrap());
+        assert_eq!(fake.next_fault("a"), Some(FaultKind::Status(503)));
+        assert_eq!(fake.next_fault("a"), Some(FaultKind::Status(503)));
+        assert_eq!(fake.next_fault("a"), None);
+        assert_eq!(
+            fake.next_fault("b"),
+            Some(FaultKind::Latency(Duration::from_millis(5)))
+        );
+        assert_eq!(fake.calls("a"), 3);
+        assert_eq!(fake.total_calls(), 4);
+    }
+}

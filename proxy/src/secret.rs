@@ -1,0 +1,147 @@
+//! Secrets that must never be printed: the Mono key and the webhook secret.
+
+use std::fmt;
+
+use subtle::ConstantTimeEq;
+
+/// The Mono secret key (`test_sk_…` or `live_sk_…`). `Debug` and `Display` show only the
+/// prefix, so logging a config by accident leaks nothing.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretKey(String);
+
+/// A key that does not look like a Mono secret key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InvalidSecretKey {
+    Empty,
+    /// A public key (`test_pk_`/`live_pk_`) or something else entirely.
+    WrongPrefix,
+    /// Whitespace or control characters inside, usually a copy-paste accident.
+    BadCharacters,
+}
+
+impl fmt::Display for InvalidSecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Empty => "the Mono secret key is empty",
+            Self::WrongPrefix => {
+                "the Mono secret key must start with test_sk_ or live_sk_ (a *_pk_ key is the \
+                 public key, which cannot unlink)"
+            }
+            Self::BadCharacters => "the Mono secret key contains spaces or control characters",
+        })
+    }
+}
+
+impl std::error::Error for InvalidSecretKey {}
+
+impl SecretKey {
+    /// Accepts a key with surrounding whitespace (as read from a file) trimmed.
+    pub fn parse(raw: &str) -> Result<Self, InvalidSecretKey> {
+        let key = raw.trim();
+        if key.is_empty() {
+            return Err(InvalidSecretKey::Empty);
+        }
+        if !(key.starts_with("test_sk_") || key.starts_with("live_sk_")) {
+            return Err(InvalidSecretKey::WrongPrefix);
+        }
+        if key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(InvalidSecretKey::BadCharacters);
+        }
+        Ok(Self(key.to_owned()))
+    }
+
+    /// `test_sk_` or `live_sk_`: the only part of the key that is ever logged.
+    pub fn prefix(&self) -> &str {
+        &self.0[..8]
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.0.starts_with("live_")
+    }
+
+    /// The key itself, for the `mono-sec-key` header only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretKey({}…)", self.prefix())
+    }
+}
+
+impl fmt::Display for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}…", self.prefix())
+    }
+}
+
+/// A shared secret compared in constant time (the webhook's `mono-webhook-secret`).
+#[derive(Clone)]
+pub struct SharedSecret(String);
+
+impl SharedSecret {
+    /// `None` for an empty secret: an empty secret would accept an empty header.
+    pub fn new(secret: &str) -> Option<Self> {
+        let secret = secret.trim();
+        (!secret.is_empty()).then(|| Self(secret.to_owned()))
+    }
+
+    /// Compares without an early exit on the first differing byte, so response timing does
+    /// not reveal how much of a guess was right. (The length is not secret.)
+    pub fn matches(&self, candidate: &[u8]) -> bool {
+        self.0.as_bytes().ct_eq(candidate).into()
+    }
+}
+
+impl fmt::Debug for SharedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SharedSecret(…)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_keys_need_a_secret_prefix() {
+        assert!(SecretKey::parse("test_sk_abc123").is_ok());
+        assert!(SecretKey::parse("  live_sk_abc123\n").is_ok());
+        assert_eq!(SecretKey::parse(""), Err(InvalidSecretKey::Empty));
+        assert_eq!(
+            SecretKey::parse("test_pk_abc"),
+            Err(InvalidSecretKey::WrongPrefix)
+        );
+        assert_eq!(
+            SecretKey::parse("sk_abc"),
+            Err(InvalidSecretKey::WrongPrefix)
+        );
+        assert_eq!(
+            SecretKey::parse("test_sk_a b"),
+            Err(InvalidSecretKey::BadCharacters)
+        );
+    }
+
+    #[test]
+    fn secret_keys_never_print_themselves() {
+        let key = SecretKey::parse("live_sk_supersecretvalue").unwrap();
+        assert_eq!(format!("{key:?}"), "SecretKey(live_sk_…)");
+        assert_eq!(key.to_string(), "live_sk_…");
+        assert_eq!(key.prefix(), "live_sk_");
+        assert!(key.is_live());
+        assert_eq!(key.expose(), "live_sk_supersecretvalue");
+    }
+
+    #[test]
+    fn shared_secret_matches_exactly() {
+        let secret = SharedSecret::new("whsec-123").unwrap();
+        assert!(secret.matches(b"whsec-123"));
+        assert!(!secret.matches(b"whsec-124"));
+        assert!(!secret.matches(b"whsec-12"));
+        assert!(!secret.matches(b""));
+        assert!(SharedSecret::new("  ").is_none());
+        assert_eq!(format!("{secret:?}"), "SharedSecret(…)");
+    }
+}

@@ -1,0 +1,174 @@
+//! Shared set-up for the proxy's tests: a fake Mono on loopback, a temporary audit database,
+//! and the demo authoriser.
+#![allow(dead_code)]
+
+use std::{
+    collections::HashSet,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{Router, body::Body, extract::connect_info::MockConnectInfo, http::Request};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use unlink_proxy::{
+    Config,
+    audit::{AuditLog, Entry},
+    authorize::DemoAuthoriser,
+    fake_mono::{FakeMono, Fault},
+    mono::UpstreamConfig,
+    secret::SecretKey,
+};
+use url::Url;
+
+/// Owned by the test user.
+pub const OWNED: &str = "60770aa8c5878a2af69ed849";
+pub const OWNED_2: &str = "65c4c03aa66a95b572cb5a86";
+/// Linked at the fake Mono but owned by somebody else.
+pub const NOT_OWNED: &str = "64779d900000000000b3de23aeb8";
+/// A key that looks real, so a leak would be visible.
+pub const SECRET: &str = "test_sk_0123456789abcdefghij";
+pub const HOST: &str = "partner.test";
+
+pub struct Harness {
+    pub fake: Arc<FakeMono>,
+    pub audit: AuditLog,
+    /// Points at the fake, with fast retries; adjust before calling `app`.
+    pub upstream: UpstreamConfig,
+    _dir: tempfile::TempDir,
+}
+
+/// A fake Mono with the three accounts (plus any faults), and a config pointing at it with
+/// fast retries.
+pub async fn harness(faults: &[(&str, &str)]) -> Harness {
+    let mut fake = FakeMono::new(SECRET)
+        .with_account(OWNED)
+        .with_account(OWNED_2)
+        .with_account(NOT_OWNED);
+    for (id, spec) in faults {
+        fake = fake.with_fault(id, spec.parse::<Fault>().unwrap());
+    }
+    let fake = Arc::new(fake);
+    let addr = fake.clone().spawn().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let audit = AuditLog::open(dir.path().join("audit.sqlite3")).unwrap();
+    let mut upstream = UpstreamConfig::new(SecretKey::parse(SECRET).unwrap());
+    upstream.base_url = Url::parse(&format!("http://{addr}")).unwrap();
+    upstream.backoff = Duration::from_millis(10);
+    upstream.request_timeout = Duration::from_secs(2);
+    upstream.deadline = Duration::from_secs(5);
+    Harness {
+        fake,
+        audit,
+        upstream,
+        _dir: dir,
+    }
+}
+
+impl Harness {
+    /// The router, as a client at 192.0.2.7 sees it. The demo user owns `OWNED`, `OWNED_2`.
+    pub fn app(&mut self) -> Router {
+        self.app_with(|_| {})
+    }
+
+    pub fn app_with(&mut self, tweak: impl FnOnce(&mut Config)) -> Router {
+        let authoriser = Arc::new(DemoAuthoriser {
+            principal: "demo-user".into(),
+            owned: HashSet::from([OWNED.to_owned(), OWNED_2.to_owned()]),
+        });
+        let mut config =
+            Config::new(self.upstream.clone(), authoriser, self.audit.clone()).unwrap();
+        tweak(&mut config);
+        unlink_proxy::router(config)
+            .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 7], 50000))))
+    }
+
+    pub async fn rows(&self) -> Vec<Entry> {
+        self.audit.entries(None, None).await.unwrap()
+    }
+}
+
+/// `POST /api/mono/accounts/{id}/unlink` as the widget sends it.
+pub fn unlink(id: &str, key: &str) -> axum::http::request::Builder {
+    Request::post(format!("/api/mono/accounts/{id}/unlink"))
+        .header("host", HOST)
+        .header("accept", "application/json")
+        .header("idempotency-key", key)
+}
+
+/// An answer, with a check no test can forget: the secret key is nowhere in it.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: axum::http::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn code(&self) -> &str {
+        self.body["data"]["code"].as_str().unwrap_or("")
+    }
+}
+
+pub async fn send(app: &Router, request: Request<Body>) -> Answer {
+    use tower::ServiceExt;
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    assert_no_secret(&headers, &bytes);
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub fn assert_no_secret(headers: &axum::http::HeaderMap, body: &[u8]) {
+    let text = String::from_utf8_lossy(body);
+    assert!(!text.contains(SECRET), "secret in body: {text}");
+    assert!(
+        !text.contains("0123456789abcdefghij"),
+        "secret in body: {text}"
+    );
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes());
+        assert!(
+            !value.contains("0123456789abcdefghij"),
+            "secret in header {name}"
+        );
+    }
+}
+
+/// Collects every log line written while it is the default subscriber of this thread.
+#[derive(Clone, Default)]
+pub struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Logs {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    pub fn capture(&self) -> tracing::subscriber::DefaultGuard {
+        let writer = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
