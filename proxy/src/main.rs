@@ -223,14 +223,17 @@ async fn serve(args: ServeArgs) -> ExitCode {
                 Ok(listener) => listener,
                 Err(error) => return fail(&format!("cannot listen on {}: {error}", args.listen)),
             };
+            let shutdown = shutdown_signal();
+            // The real address, when --listen asked for port 0.
+            let addr = listener.local_addr().unwrap_or(args.listen);
             let app = unlink_proxy::router(config);
             tracing::info!("{banner}");
-            tracing::info!("listening on http://{}", args.listen);
+            tracing::info!("listening on http://{addr}");
             if args.static_dir.is_some() {
-                // The one line the demo command greps for.
-                println!("Demo: http://{}/", args.listen);
+                // On stdout: the line the demo command and the browser tests wait for.
+                println!("Demo: http://{addr}/");
             }
-            match unlink_proxy::serve(listener, app, shutdown_signal()).await {
+            match unlink_proxy::serve(listener, app, shutdown).await {
                 Ok(()) => {
                     tracing::info!("stopped; requests in flight finished");
                     ExitCode::SUCCESS
@@ -408,26 +411,34 @@ fn parse_fault(value: &str) -> Result<(String, Fault), String> {
     Ok((id.to_owned(), spec.parse()?))
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGTERM or Ctrl-C. The handlers are installed when this is called, not when
+/// it is first awaited, so a signal right after start-up is not lost.
+fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        )
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
+    async move {
+        #[cfg(unix)]
+        match signals {
+            (Ok(mut terminate), Ok(mut interrupt)) => {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = interrupt.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: finishing requests in flight");
     }
-    tracing::info!("shutting down: finishing requests in flight");
 }
 
 #[cfg(test)]

@@ -1,0 +1,137 @@
+// Test fixtures: a fresh proxy (fake Mono, audit database, dist/ as static files) for every
+// test, page objects for the widget, and a guard that fails a test on any unexpected console
+// error or CSP violation.
+import { test as base, expect, type Locator, type Page } from "@playwright/test";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { once } from "node:events";
+
+const PROXY = process.env.UNLINK_PROXY_BIN ?? "target/debug/unlink-proxy";
+
+export const GTBANK = "60770aa8c5878a2af69ed849"; // <unlink-account> on the demo page
+export const ACCESS = "65c4c03aa66a95b572cb5a86"; // mount() on the demo page
+export const KUDA = "64779d900000000000b3de23aeb8"; // owned by someone else
+
+export interface AuditRow {
+  kind: string;
+  account_id: string | null;
+  outcome: string;
+  idempotency_key: string | null;
+  principal: string | null;
+  source: string | null;
+  attempts: number;
+}
+
+export interface Proxy {
+  url: string;
+  /** The audit trail as `unlink-proxy audit` prints it. */
+  audit(): AuditRow[];
+}
+
+interface Fixtures {
+  /** Extra flags for the proxy, e.g. ["--fake-mono-fault", "*=latency:800"]. */
+  serverArgs: string[];
+  server: Proxy;
+  /** Console errors the test expects; anything else fails it. */
+  expectedConsoleErrors: RegExp[];
+  consoleErrors: string[];
+}
+
+export const test = base.extend<Fixtures>({
+  serverArgs: [[], { option: true }],
+  expectedConsoleErrors: [[], { option: true }],
+
+  server: async ({ serverArgs }, use, testInfo) => {
+    const db = testInfo.outputPath("audit.sqlite3");
+    const child = spawn(
+      PROXY,
+      ["--static-dir", "dist", "--listen", "127.0.0.1:0", "--audit-db", db, ...serverArgs],
+      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, MONO_SEC_KEY: "" } },
+    );
+    const url = await started(child);
+    await use({
+      url,
+      audit: () =>
+        execFileSync(PROXY, ["audit", "--audit-db", db], { encoding: "utf8" })
+          .split("\n")
+          .filter(Boolean)
+          .map((line) => JSON.parse(line) as AuditRow),
+    });
+    child.kill("SIGTERM");
+    await once(child, "exit");
+  },
+
+  baseURL: async ({ server }, use) => use(server.url),
+
+  consoleErrors: [
+    async ({ page, expectedConsoleErrors }, use) => {
+      const errors: string[] = [];
+      page.on("console", (message) => {
+        if (message.type() === "error") errors.push(message.text());
+      });
+      page.on("pageerror", (error) => errors.push(`uncaught: ${error.message}`));
+      await use(errors);
+      const unexpected = errors.filter((e) => !expectedConsoleErrors.some((re) => re.test(e)));
+      expect(unexpected, "unexpected console errors").toEqual([]);
+    },
+    { auto: true },
+  ],
+});
+
+export { expect };
+
+function started(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let stderr = "";
+    child.stderr!.on("data", (chunk) => (stderr += chunk));
+    child.stdout!.on("data", (chunk) => {
+      const match = /Demo: (http:\/\/\S+)/.exec(String(chunk));
+      if (match) resolve(match[1]);
+    });
+    child.on("exit", (code) => reject(new Error(`unlink-proxy exited (${code}):\n${stderr}`)));
+  });
+}
+
+/** The widget inside `scope` (a demo page row, or any element holding one). */
+export class Widget {
+  readonly trigger: Locator;
+  readonly dialog: Locator;
+  readonly cancel: Locator;
+  readonly confirm: Locator;
+  readonly alert: Locator;
+  readonly status: Locator;
+  readonly progress: Locator;
+
+  constructor(
+    readonly page: Page,
+    readonly scope: Locator,
+  ) {
+    this.trigger = scope.getByRole("button", { name: "Unlink bank account" });
+    // The dialog is in the top layer, but still inside the row in the DOM.
+    this.dialog = scope.getByRole("alertdialog");
+    this.cancel = this.dialog.getByRole("button", { name: "Cancel" });
+    this.confirm = this.dialog.getByRole("button", { name: "Unlink account" });
+    this.alert = this.dialog.getByRole("alert");
+    this.progress = this.dialog.getByRole("status");
+    this.status = scope.locator(".unlink-status");
+  }
+
+  static row(page: Page, id: string): Widget {
+    return new Widget(page, page.locator(`#${id}`));
+  }
+
+  async open(): Promise<void> {
+    await this.trigger.click();
+    await expect(this.dialog).toBeVisible();
+  }
+}
+
+/** Every POST the page sends to the unlink route. */
+export function unlinkRequests(page: Page) {
+  const seen: { url: string; headers: Record<string, string> }[] = [];
+  page.on("request", (request) => {
+    if (request.method() === "POST" && request.url().includes("/unlink")) {
+      seen.push({ url: request.url(), headers: request.headers() });
+    }
+  });
+  return seen;
+}
