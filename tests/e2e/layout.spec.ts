@@ -129,3 +129,53 @@ test("the demo runs under a strict Content-Security-Policy", async ({ page }) =>
   await expect(gtbank.status).toHaveText("Bank account unlinked.");
   expect(violations).toEqual([]);
 });
+
+test("the widget's CSS only selects its own elements", async ({ page }) => {
+  await page.goto("/");
+  const strays = await page.evaluate(() => {
+    const sheet = [...document.styleSheets].find((s) => s.href?.endsWith("/unlink.css"))!;
+    const bad: string[] = [];
+    const visit = (rules: CSSRuleList) => {
+      for (const rule of rules) {
+        if (rule instanceof CSSStyleRule) {
+          for (const selector of rule.selectorText.split(",")) {
+            if (!/^\s*(\.unlink\b|unlink-account\b)/.test(selector)) bad.push(selector);
+          }
+        } else if (rule instanceof CSSKeyframesRule) {
+          if (!rule.name.startsWith("unlink-")) bad.push(`@keyframes ${rule.name}`);
+        } else if ("cssRules" in rule) {
+          visit((rule as CSSGroupingRule).cssRules);
+        }
+      }
+    };
+    visit(sheet.cssRules);
+    return bad;
+  });
+  expect(strays).toEqual([]);
+});
+
+test("typical page rules do not reshape the widget", async ({ page }) => {
+  await page.route("**/busy-page.html", (route) =>
+    route.fulfill({
+      contentType: "text/html",
+      body: `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Busy</title>
+        <link rel="stylesheet" href="/unlink.css"><script type="module" src="/unlink.js"></script>
+        <style>p, h2, button { margin: 40px; font-size: 30px; color: red; background: yellow; }
+          .card p, .card h2, .card button { padding: 30px; line-height: 4; }</style>
+        </head><body><main class="card"><unlink-account id="w" account-id="${GTBANK}"
+        endpoint="/api/mono"></unlink-account></main></body></html>`,
+    }),
+  );
+  await page.goto("/busy-page.html");
+  const widget = new Widget(page, page.locator("#w"));
+  await widget.open();
+  const style = (selector: string, property: string) =>
+    page.locator(`#w ${selector}`).evaluate((el, p) => getComputedStyle(el).getPropertyValue(p), property);
+  expect(await style(".unlink-title", "font-size")).toBe("20px");
+  expect(await style(".unlink-title", "margin-top")).toBe("0px");
+  expect(await style(".unlink-description", "margin-bottom")).toBe("16px");
+  expect(await style(".unlink-description", "color")).toBe("rgb(31, 35, 40)");
+  expect(await style(".unlink-description", "line-height")).toBe("24px");
+  expect(await style(".unlink-confirm", "background-color")).toBe("rgb(180, 35, 24)");
+  expect(await style(".unlink-cancel", "margin-top")).toBe("0px");
+});
