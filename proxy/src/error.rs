@@ -181,6 +181,33 @@ mod tests {
     }
 
     #[test]
+    fn the_openapi_contract_lists_every_unlink_code() {
+        let spec = include_str!("../openapi.yaml");
+        for error in [
+            ApiError::InvalidAccountId,
+            ApiError::InvalidIdempotencyKey,
+            ApiError::IdempotencyKeyReused,
+            ApiError::Forbidden,
+            ApiError::RateLimited { retry_after: 1 },
+            ApiError::UnlinkRejected,
+            ApiError::UpstreamUnavailable {
+                timeout: false,
+                retry_after: None,
+            },
+            ApiError::UpstreamRejectedKey,
+            ApiError::AuditUnavailable,
+        ] {
+            assert!(
+                spec.contains(&format!("- {}", error.code())),
+                "{}",
+                error.code()
+            );
+            let status = format!("\"{}\":", error.status().as_u16());
+            assert!(spec.contains(&status), "{status}");
+        }
+    }
+
+    #[test]
     fn retry_after_becomes_a_header() {
         let response = ApiError::RateLimited { retry_after: 42 }.into_response();
         assert_eq!(response.headers()[header::RETRY_AFTER], "42");
