@@ -413,29 +413,26 @@ async fn opening_shows_a_modal_and_focuses_cancel() {
 }
 
 #[wasm_bindgen_test]
-async fn cancel_sends_nothing_and_returns_focus() {
-    let fetch = FakeFetch::install();
-    let widget = Widget::mount(options(&[])).await;
-    widget.open().await;
-    widget.button("Cancel").click();
-    settle().await;
-    assert!(!widget.dialog().open());
-    assert_eq!(fetch.count(), 0);
-    assert!(is_focused(&widget.trigger().unwrap()));
-    assert_eq!(widget.event_names(), ["unlink:open", "unlink:cancel"]);
-}
-
-#[wasm_bindgen_test]
-async fn escape_sends_nothing_and_returns_focus() {
-    let fetch = FakeFetch::install();
-    let widget = Widget::mount(options(&[])).await;
-    widget.open().await;
-    press_escape(&widget.dialog());
-    settle().await;
-    assert!(!widget.dialog().open());
-    assert_eq!(fetch.count(), 0);
-    assert!(is_focused(&widget.trigger().unwrap()));
-    assert_eq!(widget.event_names(), ["unlink:open", "unlink:cancel"]);
+async fn cancel_and_escape_send_nothing_and_return_focus() {
+    let dismissals: [(&str, fn(&Widget)); 2] = [
+        ("Cancel", |w| w.button("Cancel").click()),
+        ("Escape", |w| press_escape(&w.dialog())),
+    ];
+    for (how, dismiss) in dismissals {
+        let fetch = FakeFetch::install();
+        let widget = Widget::mount(options(&[])).await;
+        widget.open().await;
+        dismiss(&widget);
+        settle().await;
+        assert!(!widget.dialog().open(), "{how}");
+        assert_eq!(fetch.count(), 0, "{how}");
+        assert!(is_focused(&widget.trigger().unwrap()), "{how}");
+        assert_eq!(
+            widget.event_names(),
+            ["unlink:open", "unlink:cancel"],
+            "{how}"
+        );
+    }
 }
 
 // Confirming -----------------------------------------------------------------------------

@@ -85,6 +85,9 @@ pub struct Config {
     pub rate_limits: RateLimits,
     /// Serve this folder (the widget's `dist/`) at `/`.
     pub static_dir: Option<PathBuf>,
+    /// Behind a reverse proxy: take the client address from the last `X-Forwarded-For`
+    /// entry. Leave off when clients connect directly (they could claim any address).
+    pub trust_forwarded_for: bool,
     mono: Arc<Mono>,
 }
 
@@ -104,6 +107,7 @@ impl Config {
             webhook_secret: None,
             rate_limits: RateLimits::default(),
             static_dir: None,
+            trust_forwarded_for: false,
             mono: Arc::new(Mono::new(upstream)?),
         })
     }
@@ -118,6 +122,7 @@ pub(crate) struct AppState {
     limiter: Arc<Limiter>,
     allowed_origins: Arc<[String]>,
     webhook_secret: Option<SharedSecret>,
+    trust_forwarded_for: bool,
     in_flight: unlink::InFlight,
 }
 
@@ -133,6 +138,7 @@ pub fn router(config: Config) -> Router {
         limiter,
         allowed_origins: config.allowed_origins.clone().into(),
         webhook_secret: config.webhook_secret,
+        trust_forwarded_for: config.trust_forwarded_for,
         in_flight: Default::default(),
     };
 

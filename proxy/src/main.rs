@@ -138,6 +138,11 @@ struct ServeArgs {
         value_parser = clap::value_parser!(u32).range(1..=10))]
     upstream_attempts: u32,
 
+    /// Behind a reverse proxy: take the client address (for per-address limits and the audit
+    /// trail) from the last X-Forwarded-For entry. Leave off when clients connect directly.
+    #[arg(long, env = "UNLINK_TRUST_FORWARDED_FOR")]
+    trust_forwarded_for: bool,
+
     /// Log lines as human-readable text or JSON.
     #[arg(long, env = "UNLINK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
@@ -320,6 +325,7 @@ async fn build(args: &ServeArgs) -> Result<(Config, String), String> {
     config.prefix = args.prefix.clone();
     config.allowed_origins = args.allowed_origins.clone();
     config.webhook_secret = webhook_secret(args)?;
+    config.trust_forwarded_for = args.trust_forwarded_for;
     config.rate_limits = RateLimits {
         per_principal: args.rate_limit_per_minute,
         per_ip: args.ip_rate_limit_per_minute,

@@ -60,7 +60,7 @@ pub async fn handle(
     };
 
     let started = Instant::now();
-    let client_ip = client_ip(&extensions);
+    let client_ip = client_ip(&extensions, &headers, state.trust_forwarded_for);
     let mut entry = Entry {
         kind: "unlink".into(),
         request_id: header_text(&headers, "x-request-id"),
@@ -245,9 +245,26 @@ fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
     Ok(String::from_utf8_lossy(key).into_owned())
 }
 
-/// The peer's address: from the server (`serve` records it), or from axum's
-/// `MockConnectInfo` when a test or an embedding app supplies one.
-fn client_ip(extensions: &Extensions) -> Option<IpAddr> {
+/// The caller's address. Behind a trusted reverse proxy, the last `X-Forwarded-For` entry
+/// (the one that proxy added; earlier ones are the client's word). Otherwise the TCP peer,
+/// as `serve` records it, or axum's `MockConnectInfo` when a test or embedding app sets one.
+fn client_ip(
+    extensions: &Extensions,
+    headers: &HeaderMap,
+    trust_forwarded_for: bool,
+) -> Option<IpAddr> {
+    if trust_forwarded_for {
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .next_back()
+            .and_then(|ip| ip.trim().parse().ok());
+        if forwarded.is_some() {
+            return forwarded;
+        }
+    }
     extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip())

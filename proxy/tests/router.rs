@@ -289,6 +289,28 @@ async fn users_and_addresses_are_rate_limited() {
 }
 
 #[tokio::test]
+async fn forwarded_addresses_count_only_when_trusted() {
+    let forwarded = |key: &str| {
+        unlink(OWNED, key)
+            .header("x-forwarded-for", "203.0.113.9, 198.51.100.4")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let mut h = harness(&[]).await;
+    let app = h.app();
+    send(&app, forwarded("a")).await;
+    let app = h.app_with(|c| c.trust_forwarded_for = true);
+    send(&app, forwarded("b")).await;
+    let ips: Vec<_> = h
+        .rows()
+        .await
+        .into_iter()
+        .map(|r| r.client_ip.unwrap())
+        .collect();
+    assert_eq!(ips, ["192.0.2.7", "198.51.100.4"]);
+}
+
+#[tokio::test]
 async fn concurrent_unlinks_of_one_account_share_one_call() {
     let mut h = harness(&[(OWNED, "latency:300")]).await;
     let app = h.app();
