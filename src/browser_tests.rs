@@ -414,7 +414,8 @@ async fn opening_shows_a_modal_and_focuses_cancel() {
 
 #[wasm_bindgen_test]
 async fn cancel_and_escape_send_nothing_and_return_focus() {
-    let dismissals: [(&str, fn(&Widget)); 2] = [
+    type Dismissal = (&'static str, fn(&Widget));
+    let dismissals: [Dismissal; 2] = [
         ("Cancel", |w| w.button("Cancel").click()),
         ("Escape", |w| press_escape(&w.dialog())),
     ];

@@ -15,7 +15,7 @@ pub fn emit(host: &HtmlElement, name: &str, fields: &[(&str, JsValue)]) {
     init.set_composed(true);
     init.set_detail(&detail);
     if let Ok(event) = CustomEvent::new_with_event_init_dict(name, &init) {
-        // A listener that throws must not break the widget.
+        // Errors thrown by listeners are reported by the browser, not returned here.
         let _ = host.dispatch_event(&event);
     }
 }

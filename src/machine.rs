@@ -3,7 +3,10 @@
 //! Keeping this a plain function makes the rules easy to test: a second click while a request
 //! is pending, or Escape during it, is simply not a move.
 
-use crate::outcome::{Failure, Outcome};
+use crate::{
+    outcome::{Failure, Outcome},
+    text::{Key, Texts},
+};
 
 /// Where one widget is in the unlink flow.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -53,6 +56,33 @@ impl Phase {
     /// Whether the dialog is showing.
     pub fn is_open(self) -> bool {
         matches!(self, Phase::Confirming | Phase::Pending | Phase::Failed(_))
+    }
+
+    /// The status line that replaces the trigger after success; empty before.
+    pub fn status_text(self, texts: &Texts) -> String {
+        match self {
+            Phase::Done {
+                already_unlinked: true,
+            } => texts.get(Key::AlreadyUnlinked).to_owned(),
+            Phase::Done { .. } => texts.get(Key::Success).to_owned(),
+            _ => String::new(),
+        }
+    }
+
+    /// The dialog's alert line: why the last attempt failed, if it did.
+    pub fn error_text(self, texts: &Texts) -> String {
+        match self {
+            Phase::Failed(failure) => failure.message(texts),
+            _ => String::new(),
+        }
+    }
+
+    /// The dialog's progress line while the request is in flight.
+    pub fn progress_text(self, texts: &Texts) -> String {
+        match self {
+            Phase::Pending => texts.get(Key::Pending).to_owned(),
+            _ => String::new(),
+        }
     }
 
     /// The `data-state` attribute, for partners' CSS and for tests.
@@ -138,6 +168,41 @@ mod tests {
         for event in [Open, Dismiss, Confirm, UNLINKED, FAILED] {
             assert_eq!(done.next(event), None, "{event:?}");
         }
+    }
+
+    #[test]
+    fn each_live_region_speaks_only_in_its_phase() {
+        let texts = Texts::default();
+        let all = [
+            Phase::Idle,
+            Phase::Confirming,
+            Phase::Pending,
+            Phase::Failed(Failure::NotAllowed),
+            Phase::Done {
+                already_unlinked: false,
+            },
+            Phase::Done {
+                already_unlinked: true,
+            },
+        ];
+        let spoken = |text: fn(Phase, &Texts) -> String| {
+            all.iter()
+                .map(|&phase| text(phase, &texts))
+                .filter(|t| !t.is_empty())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            spoken(Phase::status_text),
+            [
+                "Bank account unlinked.",
+                "This bank account was already unlinked."
+            ]
+        );
+        assert_eq!(
+            spoken(Phase::error_text),
+            ["You aren’t allowed to unlink this account."]
+        );
+        assert_eq!(spoken(Phase::progress_text), ["Unlinking…"]);
     }
 
     #[test]

@@ -57,32 +57,13 @@ pub fn UnlinkAccount(
     });
     let done = move || matches!(phase.get(), Phase::Done { .. });
     let pending = move || phase.get() == Phase::Pending;
-    let status_text = {
-        let texts = texts.clone();
-        move || match phase.get() {
-            Phase::Done { already_unlinked } => texts
-                .get(if already_unlinked {
-                    Key::AlreadyUnlinked
-                } else {
-                    Key::Success
-                })
-                .to_owned(),
-            _ => String::new(),
-        }
-    };
-    let error_text = {
-        let texts = texts.clone();
-        move || match phase.get() {
-            Phase::Failed(failure) => failure.message(&texts),
-            _ => String::new(),
-        }
-    };
-    let progress_text = move || {
-        if pending() {
-            texts.get(Key::Pending).to_owned()
-        } else {
-            String::new()
-        }
+    let (status_text, error_text, progress_text) = {
+        let (a, b, c) = (texts.clone(), texts.clone(), texts);
+        (
+            move || phase.get().status_text(&a),
+            move || phase.get().error_text(&b),
+            move || phase.get().progress_text(&c),
+        )
     };
 
     let (open, dismiss, confirm_click, on_cancel, on_close) = (
