@@ -25,4 +25,6 @@ trunk build --release "$@"
 for file in dist/unlink-widget.js dist/unlink.js dist/demo.js; do
   terser "$file" --module --compress --mangle --output "$file"
 done
+# With inject_scripts off, trunk leaves its own <link data-trunk rel=rust> in the page.
+sed -i 's/<link[^>]*data-trunk[^>]*>//g' dist/index.html
 echo "built dist/ ($(ls dist | tr '\n' ' '))"
