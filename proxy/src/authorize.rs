@@ -104,12 +104,7 @@ struct Allowed {
 
 impl HttpAuthoriser {
     pub fn new(url: Url, timeout: Duration) -> Result<Self, reqwest::Error> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+        let http = crate::mono::http_client(timeout, timeout)?;
         Ok(Self { url, http })
     }
 

@@ -88,15 +88,7 @@ pub struct Mono {
 
 impl Mono {
     pub fn new(config: UpstreamConfig) -> Result<Self, reqwest::Error> {
-        // reqwest is built without a default TLS provider (ring avoids a cmake build).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
-            // Never follow a redirect with the secret key in the headers.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("unlink-proxy/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = http_client(config.connect_timeout, config.request_timeout)?;
         Ok(Self { http, config })
     }
 
@@ -178,6 +170,22 @@ impl Mono {
             tokio::time::sleep(delay).await;
         }
     }
+}
+
+/// The proxy's outgoing HTTP client: pooled, with timeouts, and never following a redirect
+/// (it would carry the secret key, or the user's cookies, somewhere else).
+pub(crate) fn http_client(
+    connect_timeout: Duration,
+    timeout: Duration,
+) -> Result<reqwest::Client, reqwest::Error> {
+    // reqwest is built without a default TLS provider (ring avoids a cmake build).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("unlink-proxy/", env!("CARGO_PKG_VERSION")))
+        .build()
 }
 
 /// Mono's status → verdict, and whether another attempt may help.
