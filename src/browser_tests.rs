@@ -748,6 +748,24 @@ async fn unmount_removes_everything_and_aborts_the_request() {
 }
 
 #[wasm_bindgen_test]
+async fn events_reaching_an_unmounted_widget_are_harmless() {
+    let mut widget = Widget::mount(options(&[])).await;
+    widget.open().await;
+    let (dialog, cancel) = (widget.dialog(), widget.button("Cancel"));
+    widget.handle.unmount();
+    settle().await;
+    // Whatever a detached dialog still receives must not panic (a panic would stop every
+    // widget on the page).
+    press_escape(&dialog);
+    dialog.close();
+    cancel.click();
+    settle().await;
+    let other = Widget::mount(options(&[])).await;
+    other.open().await;
+    assert!(other.dialog().open());
+}
+
+#[wasm_bindgen_test]
 async fn letting_go_of_the_handle_keeps_the_widget() {
     let host: HtmlElement = document().create_element("div").unwrap().unchecked_into();
     document().body().unwrap().append_child(&host).unwrap();

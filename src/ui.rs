@@ -223,11 +223,12 @@ impl Flow {
         if dialog.open() {
             return;
         }
-        match self.phase.get_untracked() {
-            Phase::Pending => {
+        // `try_`: after unmount the signal is gone, and a panic would stop every widget.
+        match self.phase.try_get_untracked() {
+            Some(Phase::Pending) => {
                 let _ = dialog.show_modal();
             }
-            phase if phase.is_open() => self.dismiss(),
+            Some(phase) if phase.is_open() => self.dismiss(),
             _ => {}
         }
     }
