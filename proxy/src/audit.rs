@@ -70,8 +70,13 @@ pub struct Replay {
 pub enum AuditError {
     Locked(PathBuf),
     NotADatabase(PathBuf),
-    TooNew { path: PathBuf, version: i64 },
+    TooNew {
+        path: PathBuf,
+        version: i64,
+    },
     NotWal(PathBuf),
+    /// The blocking task running the query panicked or was cancelled.
+    Worker(PathBuf),
     Sqlite(PathBuf, rusqlite::Error),
 }
 
@@ -100,6 +105,11 @@ impl fmt::Display for AuditError {
             Self::NotWal(path) => write!(
                 f,
                 "audit database {} cannot use WAL journaling (is it on a network drive?)",
+                path.display()
+            ),
+            Self::Worker(path) => write!(
+                f,
+                "audit database {}: the worker running the query stopped",
                 path.display()
             ),
             Self::Sqlite(path, error) => {
@@ -261,12 +271,7 @@ impl AuditLog {
             work(&connection).map_err(|error| classify(&this.path, error))
         })
         .await
-        .unwrap_or_else(|join| {
-            Err(AuditError::Sqlite(
-                self.path.clone(),
-                rusqlite::Error::ToSqlConversionFailure(Box::new(join)),
-            ))
-        })
+        .unwrap_or_else(|_| Err(AuditError::Worker(self.path.clone())))
     }
 }
 

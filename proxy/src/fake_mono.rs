@@ -15,16 +15,18 @@ use std::{
 };
 
 use axum::{
-    Extension, Json, Router,
+    Extension, Router,
     extract::{Path, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::post,
 };
 use hyper_util::rt::TokioIo;
-use serde_json::json;
+use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+use crate::error::envelope;
 
 /// The secret key the fake Mono accepts in demo mode.
 pub const DEMO_SECRET_KEY: &str = "test_sk_fakemono0000000000demo";
@@ -258,13 +260,8 @@ async fn unlink(
         return failed(StatusCode::UNAUTHORIZED, "No valid API key provided");
     }
     if fake.lock().linked.remove(&id) {
-        let body = json!({
-            "status": "successful",
-            "message": "Account unlinked successfully",
-            "timestamp": crate::audit::now_rfc3339(),
-            "data": null,
-        });
-        (StatusCode::OK, Json(body)).into_response()
+        let body = envelope(true, "Account unlinked successfully", Value::Null);
+        (StatusCode::OK, body).into_response()
     } else {
         failed(
             StatusCode::NOT_FOUND,
@@ -273,14 +270,9 @@ async fn unlink(
     }
 }
 
+/// Mono's v2 failure envelope, the same shape the proxy answers in.
 fn failed(status: StatusCode, message: &str) -> Response {
-    let body = json!({
-        "status": "failed",
-        "message": message,
-        "timestamp": crate::audit::now_rfc3339(),
-        "data": null,
-    });
-    (status, Json(body)).into_response()
+    (status, envelope(false, message, Value::Null)).into_response()
 }
 
 #[cfg(test)]

@@ -62,6 +62,15 @@ use crate::{
     secret::SharedSecret,
 };
 
+/// The header carrying each request's id: set here if absent, echoed in the answer, logged,
+/// and recorded in the audit trail.
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// This request's id, as `SetRequestIdLayer` put it in the headers.
+pub(crate) fn request_id(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers.get(REQUEST_ID).and_then(|v| v.to_str().ok())
+}
+
 /// Largest request body accepted (webhooks are a few hundred bytes; unlinks have none).
 pub const BODY_LIMIT: usize = 64 * 1024;
 
@@ -178,25 +187,20 @@ pub fn router(config: Config) -> Router {
         None => app.fallback(|| async { ApiError::NotFound }),
     };
 
-    let request_id = HeaderName::from_static("x-request-id");
     app.with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {
-                    let id = request
-                        .headers()
-                        .get("x-request-id")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("-");
+                    let id = request_id(request.headers()).unwrap_or("-");
                     // The path only: headers (cookies, keys) are never logged.
                     tracing::info_span!("request", method = %request.method(),
                         path = %request.uri().path(), request_id = %id)
                 })
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets requests in flight finish
@@ -226,7 +230,7 @@ fn cors(origins: &[String]) -> CorsLayer {
         // Partners add their own headers (a CSRF token); the origin list is the gate.
         .allow_headers(AllowHeaders::mirror_request())
         .allow_credentials(true)
-        .expose_headers([header::RETRY_AFTER, HeaderName::from_static("x-request-id")])
+        .expose_headers([header::RETRY_AFTER, REQUEST_ID])
         .max_age(Duration::from_secs(600))
 }
 

@@ -49,21 +49,19 @@ pub async fn handle(
 ) -> Response {
     // The route is `/accounts/{*rest}` so that an empty or slash-laden id still reaches this
     // handler and gets a clear 400 rather than a vague 404.
-    let rest = match &path {
-        Ok(Path(rest)) => Some(rest.as_str()),
-        Err(_) => None, // not UTF-8 after percent-decoding
-    };
-    let raw_id = match rest.map(|r| r.strip_suffix("/unlink")) {
-        Some(None) => return ApiError::NotFound.into_response(),
-        Some(Some(id)) => Some(id),
-        None => None,
+    let raw_id = match &path {
+        Ok(Path(rest)) => match rest.strip_suffix("/unlink") {
+            Some(id) => Some(id),
+            None => return ApiError::NotFound.into_response(),
+        },
+        Err(_) => None, // not UTF-8 after percent-decoding: an invalid id
     };
 
     let started = Instant::now();
     let client_ip = client_ip(&extensions, &headers, state.trust_forwarded_for);
     let mut entry = Entry {
         kind: "unlink".into(),
-        request_id: header_text(&headers, "x-request-id"),
+        request_id: crate::request_id(&headers).map(str::to_owned),
         client_ip: client_ip.map(|ip| ip.to_string()),
         ..Entry::default()
     };
@@ -273,11 +271,4 @@ fn client_ip(
                 .get::<MockConnectInfo<SocketAddr>>()
                 .map(|MockConnectInfo(addr)| addr.ip())
         })
-}
-
-fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
 }

@@ -59,10 +59,7 @@ pub async fn handle(
 
     let entry = Entry {
         kind: "webhook".into(),
-        request_id: headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        request_id: crate::request_id(&headers).map(str::to_owned),
         account_id: Some(account_id.to_string()),
         outcome: "account_unlinked".into(),
         source: Some(name.to_owned()),

@@ -21,7 +21,7 @@ export interface AuditRow {
   attempts: number;
 }
 
-export interface Proxy {
+export interface Server {
   url: string;
   /** The audit trail as `unlink-proxy audit` prints it. */
   audit(): AuditRow[];
@@ -30,7 +30,7 @@ export interface Proxy {
 interface Fixtures {
   /** Extra flags for the proxy, e.g. ["--fake-mono-fault", "*=latency:800"]. */
   serverArgs: string[];
-  server: Proxy;
+  server: Server;
   /** Console errors the test expects; anything else fails it. */
   expectedConsoleErrors: RegExp[];
   consoleErrors: string[];
