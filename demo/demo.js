@@ -1,6 +1,20 @@
-// The demo partner page's own script: one widget mounted from JavaScript, and an event log.
-// (A file, not inline, so the page runs under the strict CSP the proxy serves it with.)
+// The demo partner page's own script: one widget mounted from JavaScript, an event log, and
+// a record of page errors. (A file, not inline, so the page runs under the strict CSP the
+// proxy serves it with.)
 import { mount } from "./unlink.js";
+
+// Errors on the page, as a partner's error reporting would collect them. The browser tests
+// read this back in every engine (WebKit's WebDriver cannot watch the console).
+window.pageErrors = [];
+addEventListener("error", (event) => window.pageErrors.push(`error: ${event.message}`));
+addEventListener("unhandledrejection", (event) =>
+  window.pageErrors.push(`unhandled rejection: ${event.reason}`),
+);
+const consoleError = console.error.bind(console);
+console.error = (...args) => {
+  window.pageErrors.push(`console.error: ${args.map(String).join(" ")}`);
+  consoleError(...args);
+};
 
 window.accessWidget = mount(document.getElementById("access-unlink"), {
   accountId: "65c4c03aa66a95b572cb5a86",

@@ -3,20 +3,17 @@
 # unlink-widget_bg.wasm, unlink.css, unlink.d.ts (plus the demo page).
 #
 # The wasm is compiled with a pinned nightly so the standard library can be rebuilt with
-# panics that abort at once instead of formatting a message nobody sees. Measured on this
-# widget: 58.0 KB -> 46.7 KB gzip (docs/size.md). Everything else (tests, clippy, the proxy)
-# uses the stable toolchain from rust-toolchain.toml.
+# panics that abort at once instead of formatting a message nobody sees (docs/size.md has
+# the measurement). Everything else (tests, clippy, the proxy) uses the stable toolchain
+# from rust-toolchain.toml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
-export RUSTUP_TOOLCHAIN="$WASM_NIGHTLY"
-export CARGO_UNSTABLE_BUILD_STD="std,panic_abort"
-export RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort"
-# No update check, no downloads: Trunk.toml pins wasm-bindgen and wasm-opt.
+nightly_build_env
+# No update check, no downloads: Trunk.toml pins wasm-bindgen and wasm-opt, and runs cargo
+# offline, so scripts/setup.sh must have fetched every crate (fetch_crates in env.sh).
 export TRUNK_SKIP_VERSION_CHECK=true
-# Apart from the stable builds, so switching toolchains never rebuilds everything.
-export CARGO_TARGET_DIR="$PWD/target/nightly"
 
 trunk build --release "$@"
 

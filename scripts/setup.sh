@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need, from registries only (crates.io, npm, apt,
-# rustup): never a binary from GitHub. Idempotent: a second run checks versions and returns
-# in seconds. On a fresh machine the two cargo installs take ~15 minutes (they run together).
+# rustup): never a binary from GitHub, never a browser download. Idempotent: a second run
+# checks versions and returns in seconds. On a fresh machine it takes about 10 minutes, most
+# of it compiling trunk, wasm-bindgen-cli and geckodriver side by side (README: "The two
+# commands" has the measured figures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
 step() { printf '==> %s\n' "$*"; }
-has() { command -v "$1" >/dev/null 2>&1; }
 
 # 1. Rust toolchains: the pinned stable (rust-toolchain.toml) for everything, and the pinned
 #    nightly that builds the release wasm (scripts/build.sh says why).
 stable=$(sed -n 's/^channel = "\(.*\)"/\1/p' rust-toolchain.toml)
 ensure_toolchain() {
-  local toolchain=$1; shift
+  local toolchain=$1
+  shift
   if ! rustup run "$toolchain" rustc --version >/dev/null 2>&1 ||
     ! rustup target list --installed --toolchain "$toolchain" | grep -qx wasm32-unknown-unknown; then
     step "installing Rust $toolchain"
@@ -26,33 +28,45 @@ if ! rustup component list --installed --toolchain "$WASM_NIGHTLY" | grep -q '^r
   rustup component add rust-src --toolchain "$WASM_NIGHTLY"
 fi
 
-# 2. trunk and wasm-bindgen-cli, at exactly the versions the build pins.
+# 2. Tools built from crates.io, at exactly the versions the build pins, side by side.
 bindgen=$(wasm_bindgen_version)
 pids=()
 mkdir -p target/setup
-if [ "$(trunk --version 2>/dev/null)" != "trunk $TRUNK_VERSION" ]; then
-  step "installing trunk $TRUNK_VERSION (about 10 minutes; log: target/setup/trunk.log)"
-  cargo install trunk --version "$TRUNK_VERSION" --locked >target/setup/trunk.log 2>&1 &
+cargo_install() {
+  local name=$1 minutes=$2
+  shift 2
+  step "installing $name (about $minutes minutes; log: target/setup/$name.log)"
+  cargo install "$@" >"target/setup/$name.log" 2>&1 &
   pids+=($!)
+}
+if [ "$(trunk --version 2>/dev/null)" != "trunk $TRUNK_VERSION" ]; then
+  cargo_install trunk 10 trunk --version "$TRUNK_VERSION" --locked
 fi
 if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $bindgen" ]; then
-  step "installing wasm-bindgen-cli $bindgen (about 6 minutes; log: target/setup/wasm-bindgen.log)"
   # No --locked: its lock file pins a webpki-roots release that is gone from crates.io.
-  cargo install wasm-bindgen-cli --version "$bindgen" >target/setup/wasm-bindgen.log 2>&1 &
-  pids+=($!)
+  cargo_install wasm-bindgen-cli 6 wasm-bindgen-cli --version "$bindgen"
+fi
+if [ "$(geckodriver --version 2>/dev/null | head -1)" != "geckodriver $GECKODRIVER_VERSION" ]; then
+  cargo_install geckodriver 5 geckodriver --version "$GECKODRIVER_VERSION" --locked
 fi
 
-# 3. Chromium and its driver, for both kinds of browser test.
-if ! has chromium || ! has chromedriver; then
-  step "installing chromium and chromium-driver (apt)"
+# 3. Browsers and drivers from Debian: Chromium, Firefox ESR and WebKitGTK (its WebDriver
+#    starts MiniBrowser, which needs an X display: Xvfb).
+packages=(chromium chromium-driver firefox-esr webkit2gtk-driver xvfb xauth)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  step "installing ${missing[*]} (apt)"
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# 4. npm tools: wasm-opt (binaryen), terser, Playwright, axe, TypeScript. Reinstalled only
-#    when package-lock.json changes.
+# 4. npm tools: wasm-opt (binaryen), terser, Playwright, selenium-webdriver, axe, TypeScript.
+#    Reinstalled only when package-lock.json changes.
 stamp=node_modules/.setup-stamp
 lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$lock_hash" ]; then
@@ -61,8 +75,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$lock_hash" ]; then
   echo "$lock_hash" >"$stamp"
 fi
 
-# 5. Crates, so later builds need no network.
-cargo fetch --quiet
+# 5. Crates, so the offline release build needs no network.
+fetch_crates
 
 for pid in "${pids[@]}"; do
   if ! wait "$pid"; then
@@ -70,4 +84,5 @@ for pid in "${pids[@]}"; do
     exit 1
   fi
 done
-step "setup ok: $(trunk --version), $(wasm-bindgen --version), wasm-opt $(wasm-opt --version | awk '{print $3}'), $(chromium --version 2>/dev/null | head -1)"
+step "setup ok: $(trunk --version), $(wasm-bindgen --version), wasm-opt $(wasm-opt --version | awk '{print $3}'), $(geckodriver --version | head -1)"
+step "browsers: $(chromium --version 2>/dev/null | head -1), $(firefox-esr --version 2>/dev/null), WebKitGTK $(dpkg-query -W -f='${Version}' webkit2gtk-driver)"

@@ -17,6 +17,8 @@ mod ui;
 
 #[cfg(all(test, target_arch = "wasm32"))]
 mod browser_tests;
+#[cfg(test)]
+mod contract_tests;
 
 use std::any::Any;
 

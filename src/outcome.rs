@@ -36,6 +36,18 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// Every kind, in the order `unlink.d.ts` lists their codes.
+    #[cfg(test)]
+    pub const ALL: [Failure; 7] = [
+        Self::NotAllowed,
+        Self::NotFound,
+        Self::RateLimited { retry_after: None },
+        Self::Rejected,
+        Self::Server,
+        Self::Network,
+        Self::Timeout,
+    ];
+
     /// The `detail.code` of the `unlink:error` event.
     pub fn code(self) -> &'static str {
         match self {

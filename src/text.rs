@@ -32,9 +32,11 @@ impl Locale {
     }
 }
 
-macro_rules! keys {
-    ($($variant:ident = $name:literal,)*) => {
-        /// A string the widget shows. The catalogs below are indexed by it.
+/// Declares the keys with each one's strings beside it, so a string can never end up under
+/// the wrong key: `Variant = "partnerName" { en: "…", fr: "…" }`.
+macro_rules! catalog {
+    ($($variant:ident = $name:literal { en: $en:expr, fr: $fr:expr $(,)? },)*) => {
+        /// A string the widget shows.
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         pub enum Key { $($variant,)* }
 
@@ -53,82 +55,100 @@ macro_rules! keys {
                 Self::ALL.iter().copied().find(|key| key.name() == name)
             }
         }
+
+        const EN: [&str; Key::COUNT] = [$($en,)*];
+        const FR: [&str; Key::COUNT] = [$($fr,)*];
     };
 }
 
-keys! {
-    Trigger = "trigger",
-    Title = "title",
-    Description = "description",
-    AccountBankMask = "accountBankMask",
-    AccountBank = "accountBank",
-    AccountMask = "accountMask",
-    AccountPlain = "accountPlain",
-    Cancel = "cancel",
-    Confirm = "confirm",
-    Pending = "pending",
-    Success = "success",
-    AlreadyUnlinked = "alreadyUnlinked",
-    NotAllowed = "errorNotAllowed",
-    NotFound = "errorNotFound",
-    RateLimited = "errorRateLimited",
-    RateLimitedSeconds = "errorRateLimitedSeconds",
-    RateLimitedMinutes = "errorRateLimitedMinutes",
-    Rejected = "errorRejected",
-    Unavailable = "errorUnavailable",
-    Misconfigured = "misconfigured",
-}
-
-const EN: [&str; Key::COUNT] = [
-    "Unlink bank account",
-    "Unlink bank account?",
-    "{account} will be unlinked. Its data will be deleted and this app will lose access to it. \
-     You can link it again later.",
-    "Your {bank} account ending {mask}",
-    "Your {bank} account",
-    "Your account ending {mask}",
-    "Your bank account",
-    "Cancel",
-    "Unlink account",
-    "Unlinking…",
-    "Bank account unlinked.",
-    "This bank account was already unlinked.",
-    "You aren’t allowed to unlink this account.",
-    "This account wasn’t found, so nothing was unlinked. Refresh the page to check your \
-     linked accounts.",
-    "Too many attempts. Wait a moment, then try again.",
-    "Too many attempts. Try again in {seconds} seconds.",
-    "Too many attempts. Try again in {minutes} minutes.",
-    "This account can’t be unlinked here. Contact support for help.",
-    "We couldn’t unlink your account. Try again.",
-    "Unlinking isn’t available right now.",
-];
-
 // French typography puts a narrow no-break space (U+202F) before "?" and ":".
-const FR: [&str; Key::COUNT] = [
-    "Dissocier le compte bancaire",
-    "Dissocier le compte bancaire\u{202F}?",
-    "{account} sera dissocié. Ses données seront supprimées et cette application n’y aura plus \
-     accès. Vous pourrez le relier de nouveau plus tard.",
-    "Votre compte {bank} se terminant par {mask}",
-    "Votre compte {bank}",
-    "Votre compte se terminant par {mask}",
-    "Votre compte bancaire",
-    "Annuler",
-    "Dissocier le compte",
-    "Dissociation en cours…",
-    "Compte bancaire dissocié.",
-    "Ce compte bancaire était déjà dissocié.",
-    "Vous n’êtes pas autorisé à dissocier ce compte.",
-    "Ce compte est introuvable, rien n’a donc été dissocié. Actualisez la page pour vérifier \
-     vos comptes liés.",
-    "Trop de tentatives. Patientez un instant, puis réessayez.",
-    "Trop de tentatives. Réessayez dans {seconds}\u{a0}secondes.",
-    "Trop de tentatives. Réessayez dans {minutes}\u{a0}minutes.",
-    "Ce compte ne peut pas être dissocié ici. Contactez l’assistance pour obtenir de l’aide.",
-    "Nous n’avons pas pu dissocier votre compte. Réessayez.",
-    "La dissociation n’est pas disponible pour le moment.",
-];
+catalog! {
+    Trigger = "trigger" {
+        en: "Unlink bank account",
+        fr: "Dissocier le compte bancaire",
+    },
+    Title = "title" {
+        en: "Unlink bank account?",
+        fr: "Dissocier le compte bancaire\u{202F}?",
+    },
+    Description = "description" {
+        en: "{account} will be unlinked. Its data will be deleted and this app will lose \
+             access to it. You can link it again later.",
+        fr: "{account} sera dissocié. Ses données seront supprimées et cette application n’y \
+             aura plus accès. Vous pourrez le relier de nouveau plus tard.",
+    },
+    AccountBankMask = "accountBankMask" {
+        en: "Your {bank} account ending {mask}",
+        fr: "Votre compte {bank} se terminant par {mask}",
+    },
+    AccountBank = "accountBank" {
+        en: "Your {bank} account",
+        fr: "Votre compte {bank}",
+    },
+    AccountMask = "accountMask" {
+        en: "Your account ending {mask}",
+        fr: "Votre compte se terminant par {mask}",
+    },
+    AccountPlain = "accountPlain" {
+        en: "Your bank account",
+        fr: "Votre compte bancaire",
+    },
+    Cancel = "cancel" {
+        en: "Cancel",
+        fr: "Annuler",
+    },
+    Confirm = "confirm" {
+        en: "Unlink account",
+        fr: "Dissocier le compte",
+    },
+    Pending = "pending" {
+        en: "Unlinking…",
+        fr: "Dissociation en cours…",
+    },
+    Success = "success" {
+        en: "Bank account unlinked.",
+        fr: "Compte bancaire dissocié.",
+    },
+    AlreadyUnlinked = "alreadyUnlinked" {
+        en: "This bank account was already unlinked.",
+        fr: "Ce compte bancaire était déjà dissocié.",
+    },
+    NotAllowed = "errorNotAllowed" {
+        en: "You aren’t allowed to unlink this account.",
+        fr: "Vous n’êtes pas autorisé à dissocier ce compte.",
+    },
+    NotFound = "errorNotFound" {
+        en: "This account wasn’t found, so nothing was unlinked. Refresh the page to check \
+             your linked accounts.",
+        fr: "Ce compte est introuvable, rien n’a donc été dissocié. Actualisez la page pour \
+             vérifier vos comptes liés.",
+    },
+    RateLimited = "errorRateLimited" {
+        en: "Too many attempts. Wait a moment, then try again.",
+        fr: "Trop de tentatives. Patientez un instant, puis réessayez.",
+    },
+    RateLimitedSeconds = "errorRateLimitedSeconds" {
+        en: "Too many attempts. Try again in {seconds} seconds.",
+        fr: "Trop de tentatives. Réessayez dans {seconds}\u{a0}secondes.",
+    },
+    RateLimitedMinutes = "errorRateLimitedMinutes" {
+        en: "Too many attempts. Try again in {minutes} minutes.",
+        fr: "Trop de tentatives. Réessayez dans {minutes}\u{a0}minutes.",
+    },
+    Rejected = "errorRejected" {
+        en: "This account can’t be unlinked here. Contact support for help.",
+        fr: "Ce compte ne peut pas être dissocié ici. Contactez l’assistance pour obtenir de \
+             l’aide.",
+    },
+    Unavailable = "errorUnavailable" {
+        en: "We couldn’t unlink your account. Try again.",
+        fr: "Nous n’avons pas pu dissocier votre compte. Réessayez.",
+    },
+    Misconfigured = "misconfigured" {
+        en: "Unlinking isn’t available right now.",
+        fr: "La dissociation n’est pas disponible pour le moment.",
+    },
+}
 
 /// The strings one widget shows: a locale's catalog with the partner's overrides on top.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -15,7 +15,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{AbortController, HtmlDialogElement, HtmlElement};
 
 use crate::{
-    events::{emit, or_null},
+    events::{WidgetEvent, emit, or_null},
     machine::{Event, Phase},
     options::Options,
     outcome::{Failure, Outcome},
@@ -181,10 +181,10 @@ impl Flow {
         }
     }
 
-    fn emit(&self, name: &str, extra: &[(&str, JsValue)]) {
+    fn emit(&self, event: WidgetEvent, extra: &[(&str, JsValue)]) {
         let mut fields = vec![("accountId", JsValue::from(&self.options.account_id))];
         fields.extend_from_slice(extra);
-        emit(&self.host, name, &fields);
+        emit(&self.host, event, &fields);
     }
 
     fn open(&self) {
@@ -197,7 +197,7 @@ impl Flow {
         }
         // showModal() honours `autofocus`, but not in every engine: say it explicitly.
         self.focus(".unlink-cancel");
-        self.emit("unlink:open", &[]);
+        self.emit(WidgetEvent::Open, &[]);
     }
 
     fn dismiss(&self) {
@@ -209,7 +209,7 @@ impl Flow {
             dialog.close();
         }
         self.focus(".unlink-trigger");
-        self.emit("unlink:cancel", &[]);
+        self.emit(WidgetEvent::Cancel, &[]);
     }
 
     /// A `close` event. Usually our own `close()`, but the browser can close the dialog by
@@ -243,7 +243,10 @@ impl Flow {
             .borrow_mut()
             .get_or_insert_with(new_idempotency_key)
             .clone();
-        self.emit("unlink:confirm", &[("idempotencyKey", JsValue::from(&key))]);
+        self.emit(
+            WidgetEvent::Confirm,
+            &[("idempotencyKey", JsValue::from(&key))],
+        );
         let Ok(abort) = AbortController::new() else {
             return self.settle(Reply {
                 outcome: Outcome::Failed(Failure::Network),
@@ -275,7 +278,7 @@ impl Flow {
                     dialog.close();
                 }
                 self.emit(
-                    "unlink:success",
+                    WidgetEvent::Success,
                     &[
                         ("status", status),
                         ("alreadyUnlinked", already.into()),
@@ -289,7 +292,7 @@ impl Flow {
                     _ => JsValue::NULL,
                 };
                 self.emit(
-                    "unlink:error",
+                    WidgetEvent::Error,
                     &[
                         ("status", status),
                         ("code", failure.code().into()),

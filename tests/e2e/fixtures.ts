@@ -2,10 +2,7 @@
 // test, page objects for the widget, and a guard that fails a test on any unexpected console
 // error or CSP violation.
 import { test as base, expect, type Locator, type Page } from "@playwright/test";
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { once } from "node:events";
-
-const PROXY = process.env.UNLINK_PROXY_BIN ?? "target/debug/unlink-proxy";
+import { startProxy } from "../support/proxy.mjs";
 
 export const GTBANK = "60770aa8c5878a2af69ed849"; // <unlink-account> on the demo page
 export const ACCESS = "65c4c03aa66a95b572cb5a86"; // mount() on the demo page
@@ -41,23 +38,9 @@ export const test = base.extend<Fixtures>({
   expectedConsoleErrors: [[], { option: true }],
 
   server: async ({ serverArgs }, use, testInfo) => {
-    const db = testInfo.outputPath("audit.sqlite3");
-    const child = spawn(
-      PROXY,
-      ["--static-dir", "dist", "--listen", "127.0.0.1:0", "--audit-db", db, ...serverArgs],
-      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, MONO_SEC_KEY: "" } },
-    );
-    const url = await started(child);
-    await use({
-      url,
-      audit: () =>
-        execFileSync(PROXY, ["audit", "--audit-db", db], { encoding: "utf8" })
-          .split("\n")
-          .filter(Boolean)
-          .map((line) => JSON.parse(line) as AuditRow),
-    });
-    child.kill("SIGTERM");
-    await once(child, "exit");
+    const proxy = await startProxy(testInfo.outputPath("audit.sqlite3"), serverArgs);
+    await use({ url: proxy.url, audit: () => proxy.audit() as AuditRow[] });
+    await proxy.stop();
   },
 
   baseURL: async ({ server }, use) => use(server.url),
@@ -78,18 +61,6 @@ export const test = base.extend<Fixtures>({
 });
 
 export { expect };
-
-function started(child: ChildProcess): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let stderr = "";
-    child.stderr!.on("data", (chunk) => (stderr += chunk));
-    child.stdout!.on("data", (chunk) => {
-      const match = /Demo: (http:\/\/\S+)/.exec(String(chunk));
-      if (match) resolve(match[1]);
-    });
-    child.on("exit", (code) => reject(new Error(`unlink-proxy exited (${code}):\n${stderr}`)));
-  });
-}
 
 /** The widget inside `scope` (a demo page row, or any element holding one). */
 export class Widget {

@@ -1,0 +1,85 @@
+//! What the widget puts on the page before anyone touches it: roles, names, descriptions,
+//! live regions and ids.
+
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::wasm_bindgen_test;
+use web_sys::Element;
+
+use super::*;
+
+#[wasm_bindgen_test]
+async fn trigger_is_a_plain_button() {
+    let widget = Widget::mount(options(&[])).await;
+    let trigger = widget.trigger().unwrap();
+    assert_eq!(trigger.tag_name(), "BUTTON");
+    assert_eq!(trigger.get_attribute("type").as_deref(), Some("button"));
+    assert_eq!(trigger.text_content().unwrap(), "Unlink bank account");
+    assert!(
+        !trigger.class_name().contains("confirm"),
+        "the trigger is not the danger style"
+    );
+    assert!(!widget.dialog().open());
+}
+
+#[wasm_bindgen_test]
+async fn dialog_is_an_alertdialog_named_and_described() {
+    let widget = Widget::mount(options(&[])).await;
+    let dialog = widget.dialog();
+    assert_eq!(dialog.tag_name(), "DIALOG");
+    assert_eq!(dialog.get_attribute("role").as_deref(), Some("alertdialog"));
+    let name = text_of_ids(&dialog.get_attribute("aria-labelledby").unwrap());
+    assert_eq!(name, "Unlink bank account?");
+    let description = text_of_ids(&dialog.get_attribute("aria-describedby").unwrap());
+    assert!(description.contains("GTBank"), "{description}");
+    assert!(description.contains("ending 1234"), "{description}");
+    assert!(
+        description.contains("data will be deleted"),
+        "{description}"
+    );
+    assert!(description.contains("link it again later"), "{description}");
+
+    let buttons = widget.host.query_selector_all("dialog button").unwrap();
+    let names: Vec<String> = (0..buttons.length())
+        .map(|i| buttons.item(i).unwrap().text_content().unwrap())
+        .collect();
+    assert_eq!(names, ["Cancel", "Unlink account"]);
+    assert!(
+        widget
+            .button("Unlink account")
+            .class_name()
+            .contains("unlink-confirm")
+    );
+}
+
+#[wasm_bindgen_test]
+async fn status_regions_exist_empty_from_mount() {
+    let widget = Widget::mount(options(&[])).await;
+    let statuses = widget.host.query_selector_all("[role=status]").unwrap();
+    assert_eq!(statuses.length(), 2);
+    for i in 0..statuses.length() {
+        assert_eq!(statuses.item(i).unwrap().text_content().unwrap(), "");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn two_widgets_have_distinct_ids() {
+    let first = Widget::mount(options(&[])).await;
+    let second = Widget::mount(options(&[("bank", "Kuda".into())])).await;
+    let ids = |w: &Widget| {
+        let nodes = w.host.query_selector_all("[id]").unwrap();
+        (0..nodes.length())
+            .map(|i| nodes.item(i).unwrap().unchecked_into::<Element>().id())
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (ids(&first), ids(&second));
+    assert_eq!(a.len(), 2);
+    assert!(a.iter().all(|id| !b.contains(id)), "{a:?} vs {b:?}");
+    for id in a.iter().chain(&b) {
+        let all = document()
+            .query_selector_all(&format!("[id='{id}']"))
+            .unwrap();
+        assert_eq!(all.length(), 1, "{id} is not unique on the page");
+    }
+    let description = text_of_ids(&second.dialog().get_attribute("aria-describedby").unwrap());
+    assert!(description.contains("Kuda"));
+}
