@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, header};
 
 /// Where a request comes from, as far as CSRF is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub enum OriginCheck {
     Allowed,
     /// `Origin` names a site that is neither this one nor allowed.
     ForeignOrigin,
@@ -23,22 +23,22 @@ pub enum Verdict {
 
 /// Checks `Origin` and `Sec-Fetch-Site` against the request's own `Host` and the allow-list
 /// (full origins, e.g. `https://app.partner.example`).
-pub fn check(headers: &HeaderMap, allowed_origins: &[String]) -> Verdict {
+pub fn check(headers: &HeaderMap, allowed_origins: &[String]) -> OriginCheck {
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     let allowed = origin.is_some_and(|o| allowed_origins.iter().any(|a| a == o));
     if allowed {
-        return Verdict::Allowed;
+        return OriginCheck::Allowed;
     }
     if let Some(origin) = origin
         && !is_same_origin(origin, headers)
     {
-        return Verdict::ForeignOrigin;
+        return OriginCheck::ForeignOrigin;
     }
     let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     if site == Some("cross-site") {
-        return Verdict::CrossSite;
+        return OriginCheck::CrossSite;
     }
-    Verdict::Allowed
+    OriginCheck::Allowed
 }
 
 /// `Origin: http://host:port` against `Host: host:port`. The scheme is not compared: behind a
@@ -88,7 +88,7 @@ mod tests {
 
     const ALLOWED: &[&str] = &["https://app.partner.example"];
 
-    fn verdict(pairs: &[(&'static str, &'static str)]) -> Verdict {
+    fn verdict(pairs: &[(&'static str, &'static str)]) -> OriginCheck {
         let allowed: Vec<String> = ALLOWED.iter().map(|s| s.to_string()).collect();
         check(&headers(pairs), &allowed)
     }
@@ -100,14 +100,14 @@ mod tests {
             ("origin", "http://127.0.0.1:8080"),
             ("sec-fetch-site", "same-origin"),
         ]);
-        assert_eq!(v, Verdict::Allowed);
+        assert_eq!(v, OriginCheck::Allowed);
         let v = verdict(&[("host", "bank.example"), ("origin", "https://bank.example")]);
-        assert_eq!(v, Verdict::Allowed);
+        assert_eq!(v, OriginCheck::Allowed);
         let v = verdict(&[
             ("host", "bank.example:443"),
             ("origin", "https://bank.example"),
         ]);
-        assert_eq!(v, Verdict::Allowed);
+        assert_eq!(v, OriginCheck::Allowed);
     }
 
     #[test]
@@ -117,13 +117,13 @@ mod tests {
             ("origin", "https://app.partner.example"),
             ("sec-fetch-site", "same-site"),
         ]);
-        assert_eq!(v, Verdict::Allowed);
+        assert_eq!(v, OriginCheck::Allowed);
         let v = verdict(&[
             ("host", "api.partner.example"),
             ("origin", "https://app.partner.example"),
             ("sec-fetch-site", "cross-site"),
         ]);
-        assert_eq!(v, Verdict::Allowed);
+        assert_eq!(v, OriginCheck::Allowed);
     }
 
     #[test]
@@ -135,7 +135,7 @@ mod tests {
             "weird",
         ] {
             let v = verdict(&[("host", "127.0.0.1:8080"), ("origin", origin)]);
-            assert_eq!(v, Verdict::ForeignOrigin, "{origin}");
+            assert_eq!(v, OriginCheck::ForeignOrigin, "{origin}");
         }
         // A sibling subdomain is same-site, but not the same origin and not allowed.
         let v = verdict(&[
@@ -143,22 +143,22 @@ mod tests {
             ("origin", "https://evil.partner.example"),
             ("sec-fetch-site", "same-site"),
         ]);
-        assert_eq!(v, Verdict::ForeignOrigin);
+        assert_eq!(v, OriginCheck::ForeignOrigin);
     }
 
     #[test]
     fn cross_site_fetch_metadata_is_refused() {
         let v = verdict(&[("host", "127.0.0.1:8080"), ("sec-fetch-site", "cross-site")]);
-        assert_eq!(v, Verdict::CrossSite);
+        assert_eq!(v, OriginCheck::CrossSite);
     }
 
     #[test]
     fn non_browser_clients_pass() {
-        assert_eq!(verdict(&[("host", "127.0.0.1:8080")]), Verdict::Allowed);
-        assert_eq!(verdict(&[]), Verdict::Allowed);
+        assert_eq!(verdict(&[("host", "127.0.0.1:8080")]), OriginCheck::Allowed);
+        assert_eq!(verdict(&[]), OriginCheck::Allowed);
         assert_eq!(
             verdict(&[("sec-fetch-site", "none")]),
-            Verdict::Allowed,
+            OriginCheck::Allowed,
             "typed into the address bar"
         );
     }

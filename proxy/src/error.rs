@@ -11,6 +11,15 @@ use axum::{
 };
 use serde_json::{Value, json};
 
+use crate::record::Outcome;
+
+/// Longest `Retry-After` passed to a browser, in seconds. Mono may ask for an hour; a user
+/// looking at the dialog is better told to try again in a minute.
+pub const RETRY_AFTER_CAP: u64 = 60;
+
+/// `Retry-After` for `audit_unavailable`: the record is usually back within seconds.
+const AUDIT_RETRY_AFTER: u64 = 5;
+
 /// Why a request was not served.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ApiError {
@@ -18,7 +27,7 @@ pub enum ApiError {
     InvalidAccountId,
     /// `Idempotency-Key` is missing, empty, longer than 255 characters or not visible ASCII.
     InvalidIdempotencyKey,
-    /// The key was already used, within 24 h, for another account.
+    /// The key was already used, within 24 h, for another account or by another user.
     IdempotencyKeyReused,
     /// Cross-site request, or the authoriser said no.
     Forbidden,
@@ -36,7 +45,11 @@ pub enum ApiError {
     /// Mono said the partner's secret key is wrong (its 401/403). The user is only told it
     /// failed; the operator finds the reason in the log.
     UpstreamRejectedKey,
-    /// The audit trail could not be written, so the answer is withheld.
+    /// Mono's URL answered something that is not Mono's answer (a gateway's 404 page, a
+    /// wrong path): nothing was unlinked.
+    UpstreamUnexpected,
+    /// The record could not be written in time: Mono was not called (or its answer is
+    /// still being written down), so try again shortly.
     AuditUnavailable,
     /// The webhook secret header is missing or wrong.
     Unauthorized,
@@ -61,6 +74,7 @@ impl ApiError {
             Self::UnlinkRejected => "unlink_rejected",
             Self::UpstreamUnavailable { .. } => "upstream_unavailable",
             Self::UpstreamRejectedKey => "upstream_rejected_key",
+            Self::UpstreamUnexpected => "upstream_unexpected",
             Self::AuditUnavailable => "audit_unavailable",
             Self::Unauthorized => "unauthorized",
             Self::InvalidWebhook => "invalid_webhook",
@@ -80,8 +94,10 @@ impl ApiError {
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UpstreamUnavailable { timeout: true, .. } => StatusCode::GATEWAY_TIMEOUT,
-            Self::UpstreamUnavailable { .. } | Self::UpstreamRejectedKey => StatusCode::BAD_GATEWAY,
-            Self::AuditUnavailable => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::UpstreamUnavailable { .. }
+            | Self::UpstreamRejectedKey
+            | Self::UpstreamUnexpected => StatusCode::BAD_GATEWAY,
+            Self::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::WebhookNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -108,9 +124,10 @@ impl ApiError {
             Self::UpstreamUnavailable { .. } => {
                 "The account could not be unlinked right now. Try again."
             }
-            Self::UpstreamRejectedKey | Self::AuditUnavailable => {
+            Self::UpstreamRejectedKey | Self::UpstreamUnexpected => {
                 "The account could not be unlinked. Try again later."
             }
+            Self::AuditUnavailable => "The account could not be unlinked right now. Try again.",
             Self::Unauthorized => "Unauthorized request.",
             Self::InvalidWebhook => "The webhook body is not a Mono event.",
             Self::WebhookNotConfigured => "Webhooks are not configured.",
@@ -120,12 +137,49 @@ impl ApiError {
         }
     }
 
-    fn retry_after(&self) -> Option<u64> {
-        match self {
+    /// Seconds the browser is told to wait, capped at [`RETRY_AFTER_CAP`].
+    pub fn retry_after(&self) -> Option<u64> {
+        let seconds = match self {
             Self::RateLimited { retry_after } => Some(*retry_after),
             Self::UpstreamUnavailable { retry_after, .. } => *retry_after,
+            Self::AuditUnavailable => Some(AUDIT_RETRY_AFTER),
             _ => None,
-        }
+        };
+        seconds.map(|s| s.min(RETRY_AFTER_CAP))
+    }
+
+    /// The outcome an answer with this error is recorded as, for the errors of the unlink
+    /// route.
+    pub fn outcome(&self) -> Option<Outcome> {
+        Some(match self {
+            Self::Forbidden => Outcome::Forbidden,
+            Self::RateLimited { .. } => Outcome::RateLimited,
+            Self::IdempotencyKeyReused => Outcome::IdempotencyKeyReused,
+            Self::UnlinkRejected => Outcome::UnlinkRejected,
+            Self::UpstreamUnavailable { .. } => Outcome::UpstreamUnavailable,
+            Self::UpstreamRejectedKey => Outcome::UpstreamRejectedKey,
+            Self::UpstreamUnexpected => Outcome::UpstreamUnexpected,
+            Self::AuditUnavailable => Outcome::AuditUnavailable,
+            _ => return None,
+        })
+    }
+
+    /// The answer for a recorded outcome that is not a success (for a request that shares
+    /// or replays another's). `None` for the successes and the trail-only outcomes.
+    pub fn for_outcome(outcome: Outcome) -> Option<Self> {
+        Some(match outcome {
+            Outcome::Forbidden => Self::Forbidden,
+            Outcome::IdempotencyKeyReused => Self::IdempotencyKeyReused,
+            Outcome::UnlinkRejected => Self::UnlinkRejected,
+            Outcome::UpstreamUnavailable => Self::UpstreamUnavailable {
+                timeout: false,
+                retry_after: None,
+            },
+            Outcome::UpstreamRejectedKey => Self::UpstreamRejectedKey,
+            Outcome::UpstreamUnexpected => Self::UpstreamUnexpected,
+            Outcome::AuditUnavailable | Outcome::OutcomeUnknown => Self::AuditUnavailable,
+            _ => return None,
+        })
     }
 }
 
@@ -147,7 +201,7 @@ pub fn envelope(ok: bool, message: &str, data: Value) -> Json<Value> {
     Json(json!({
         "status": if ok { "successful" } else { "failed" },
         "message": message,
-        "timestamp": crate::audit::now_rfc3339(),
+        "timestamp": crate::time::now_rfc3339(),
         "data": data,
     }))
 }
@@ -195,6 +249,7 @@ mod tests {
                 retry_after: None,
             },
             ApiError::UpstreamRejectedKey,
+            ApiError::UpstreamUnexpected,
             ApiError::AuditUnavailable,
         ] {
             assert!(
@@ -208,10 +263,33 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_becomes_a_header() {
+    fn retry_after_becomes_a_capped_header() {
         let response = ApiError::RateLimited { retry_after: 42 }.into_response();
         assert_eq!(response.headers()[header::RETRY_AFTER], "42");
+        let mono_wants_an_hour = ApiError::UpstreamUnavailable {
+            timeout: false,
+            retry_after: Some(3600),
+        };
+        assert_eq!(
+            mono_wants_an_hour.into_response().headers()[header::RETRY_AFTER],
+            "60"
+        );
+        let response = ApiError::AuditUnavailable.into_response();
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "5");
         let response = ApiError::Forbidden.into_response();
         assert!(response.headers().get(header::RETRY_AFTER).is_none());
+    }
+
+    #[test]
+    fn recorded_outcomes_and_answers_agree() {
+        for outcome in Outcome::ALL {
+            if let Some(error) = ApiError::for_outcome(*outcome)
+                && *outcome != Outcome::OutcomeUnknown
+            {
+                assert_eq!(error.outcome(), Some(*outcome), "{outcome}");
+                assert_eq!(error.code(), outcome.as_str(), "{outcome}");
+            }
+        }
     }
 }

@@ -118,7 +118,8 @@ pub struct FakeMono {
 #[derive(Debug, Default)]
 struct FakeState {
     linked: HashSet<String>,
-    faults: HashMap<String, Fault>,
+    /// Per account (or `*`), in the order given: each applies until its count runs out.
+    faults: HashMap<String, Vec<Fault>>,
     calls: HashMap<String, u32>,
 }
 
@@ -136,9 +137,14 @@ impl FakeMono {
         self
     }
 
-    /// Injects `fault` for `id`, or for every account when `id` is `*`.
+    /// Injects `fault` for `id`, or for every account when `id` is `*`. Several faults for
+    /// one id apply in order: `503x1` then `latency:30000` fails once, then hangs.
     pub fn with_fault(self, id: &str, fault: Fault) -> Self {
-        self.lock().faults.insert(id.to_owned(), fault);
+        self.lock()
+            .faults
+            .entry(id.to_owned())
+            .or_default()
+            .push(fault);
         self
     }
 
@@ -171,15 +177,15 @@ impl FakeMono {
         } else {
             "*"
         };
-        let fault = state.faults.get_mut(key)?;
-        match &mut fault.times {
-            Some(0) => None,
-            Some(n) => {
-                *n -= 1;
-                Some(fault.kind)
-            }
-            None => Some(fault.kind),
+        let fault = state
+            .faults
+            .get_mut(key)?
+            .iter_mut()
+            .find(|fault| fault.times != Some(0))?;
+        if let Some(n) = &mut fault.times {
+            *n -= 1;
         }
+        Some(fault.kind)
     }
 
     /// The fake's routes, for tests that call it in-process.
@@ -318,5 +324,19 @@ mod tests {
         );
         assert_eq!(fake.calls("a"), 3);
         assert_eq!(fake.total_calls(), 4);
+    }
+
+    #[test]
+    fn faults_for_one_account_apply_in_order() {
+        let fake = FakeMono::new("test_sk_k")
+            .with_fault("a", "503x1".parse().unwrap())
+            .with_fault("a", "latency:9".parse().unwrap());
+        assert_eq!(fake.next_fault("a"), Some(FaultKind::Status(503)));
+        for _ in 0..3 {
+            assert_eq!(
+                fake.next_fault("a"),
+                Some(FaultKind::Latency(Duration::from_millis(9)))
+            );
+        }
     }
 }

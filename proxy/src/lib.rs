@@ -2,35 +2,43 @@
 //!
 //! The partner's backend piece for the unlink widget. It is the only place the Mono secret
 //! key lives: it checks that the signed-in user may unlink the account, forwards the unlink
-//! to Mono, maps Mono's answers onto one stable contract, and keeps an audit trail.
+//! to Mono, maps Mono's answers onto one stable contract, and keeps an audit trail in which
+//! every call to Mono has its intent written before it and its outcome after it.
 //!
-//! Run it as the `unlink-proxy` binary, or mount [`router`] in your own axum app:
+//! Run it as the `unlink-proxy` binary, or mount its routes in your own axum app:
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! use unlink_proxy::{Config, audit::AuditLog, authorize::{authoriser_fn, Principal, Denied},
-//!     mono::UpstreamConfig, secret::SecretKey};
+//! use unlink_proxy::{Config, Proxy, authoriser_fn, Principal, Denied, SecretKey, SqliteStore,
+//!     UpstreamConfig};
 //!
 //! let key = SecretKey::parse(&std::env::var("MONO_SEC_KEY")?)?;
 //! let authoriser = authoriser_fn(|request| {
 //!     let account = request.account_id.clone();
-//!     async move { /* look the account up for this session */ Ok(Principal(Some("user-1".into()))) }
+//!     async move { /* look the account up for this session */ Principal::new("user-1") }
 //! });
-//! let config = Config::new(UpstreamConfig::new(key), authoriser, AuditLog::open("audit.sqlite3")?)?;
-//! let app = axum::Router::new().merge(unlink_proxy::router(config));
+//! let store = Arc::new(SqliteStore::open("audit.sqlite3")?);
+//! let proxy = Proxy::start(Config::new(UpstreamConfig::new(key), authoriser, store)?).await?;
+//! let app = axum::Router::new().merge(proxy.router());
+//! // Serve `app` with `into_make_service_with_connect_info::<SocketAddr>()`, or use
+//! // `unlink_proxy::serve`, which also lets unlinks in flight finish on shutdown.
 //! # Ok(()) }
 //! ```
 
 pub mod account;
-pub mod audit;
 pub mod authorize;
+mod client;
 pub mod csrf;
 pub mod error;
 pub mod fake_mono;
+mod http_client;
 pub mod mono;
 pub mod ratelimit;
+pub mod record;
 pub mod secret;
+pub mod store;
+pub mod time;
 mod unlink;
 mod webhook;
 
@@ -44,6 +52,7 @@ use axum::{
     routing::{get, post},
 };
 use serde_json::json;
+use tokio_util::task::TaskTracker;
 use tower_http::{
     cors::{AllowHeaders, AllowOrigin, CorsLayer},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -53,13 +62,16 @@ use tower_http::{
 };
 use tracing::Level;
 
+pub use crate::{
+    authorize::{Authoriser, Denied, Principal, authoriser_fn},
+    mono::{MonoApi, UpstreamConfig},
+    ratelimit::RateLimits,
+    secret::{SecretKey, SharedSecret},
+    store::{SqliteStore, Store},
+};
 use crate::{
-    audit::AuditLog,
-    authorize::Authoriser,
     error::{ApiError, envelope},
-    mono::{Mono, UpstreamConfig},
-    ratelimit::{Limiter, RateLimits},
-    secret::SharedSecret,
+    mono::Mono,
 };
 
 /// The header carrying each request's id: set here if absent, echoed in the answer, logged,
@@ -73,6 +85,11 @@ pub(crate) fn request_id(headers: &axum::http::HeaderMap) -> Option<&str> {
 
 /// Largest request body accepted (webhooks are a few hundred bytes; unlinks have none).
 pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// The default time within which every unlink is answered: authoriser, records, Mono and
+/// its retries together. Below the widget's default timeout (15 s), so the widget hears the
+/// answer instead of giving up on it.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(12);
 
 /// The CSP the demo page and widget bundle are served with: the strictest that works.
 /// `'wasm-unsafe-eval'` is what lets the page compile the widget's WebAssembly.
@@ -88,36 +105,47 @@ pub struct Config {
     /// credentials. Same-origin calls are always allowed.
     pub allowed_origins: Vec<String>,
     pub authoriser: Arc<dyn Authoriser>,
-    pub audit: AuditLog,
+    /// Caller headers forwarded to the authoriser besides `Cookie` and `Authorization`.
+    pub authorize_forward_headers: Vec<HeaderName>,
+    pub store: Arc<dyn Store>,
     /// Enables `POST {prefix}/webhooks/mono`.
     pub webhook_secret: Option<SharedSecret>,
     pub rate_limits: RateLimits,
+    /// Every unlink is answered within this (see [`DEFAULT_DEADLINE`]).
+    pub deadline: Duration,
+    /// How long a claim on an account outlives a holder that died (see [`store::DEFAULT_LEASE`]).
+    pub lease: Duration,
     /// Serve this folder (the widget's `dist/`) at `/`.
     pub static_dir: Option<PathBuf>,
     /// Behind a reverse proxy: take the client address from the last `X-Forwarded-For`
     /// entry. Leave off when clients connect directly (they could claim any address).
     pub trust_forwarded_for: bool,
-    mono: Arc<Mono>,
+    upstream: UpstreamConfig,
 }
 
 impl Config {
     /// A config with defaults: prefix `/api/mono`, no cross-origin callers, no webhook, no
-    /// static files. Fails only if the HTTP client cannot be built.
+    /// static files, a 12 s deadline. Fails only if the HTTP client cannot be built.
     pub fn new(
         upstream: UpstreamConfig,
         authoriser: Arc<dyn Authoriser>,
-        audit: AuditLog,
+        store: Arc<dyn Store>,
     ) -> Result<Self, reqwest::Error> {
+        // Build the client once now, so a broken TLS set-up fails here, not per request.
+        Mono::new(upstream.clone())?;
         Ok(Self {
             prefix: "/api/mono".into(),
             allowed_origins: Vec::new(),
             authoriser,
-            audit,
+            authorize_forward_headers: Vec::new(),
+            store,
             webhook_secret: None,
             rate_limits: RateLimits::default(),
+            deadline: DEFAULT_DEADLINE,
+            lease: store::DEFAULT_LEASE,
             static_dir: None,
             trust_forwarded_for: false,
-            mono: Arc::new(Mono::new(upstream)?),
+            upstream,
         })
     }
 }
@@ -127,95 +155,176 @@ impl Config {
 pub(crate) struct AppState {
     mono: Arc<Mono>,
     authoriser: Arc<dyn Authoriser>,
-    audit: AuditLog,
-    limiter: Arc<Limiter>,
+    authorize_forward_headers: Arc<[HeaderName]>,
+    store: Arc<dyn Store>,
+    rate_limits: RateLimits,
     allowed_origins: Arc<[String]>,
     webhook_secret: Option<SharedSecret>,
     trust_forwarded_for: bool,
+    deadline: Duration,
+    lease: Duration,
     in_flight: unlink::InFlight,
+    /// Unlink work that outlives its request; shutdown waits for it.
+    tasks: TaskTracker,
 }
 
-/// The proxy's routes: `POST {prefix}/accounts/{id}/unlink`, `POST {prefix}/webhooks/mono`,
-/// `GET /healthz`, and the static files if configured.
-pub fn router(config: Config) -> Router {
-    let limiter = Arc::new(Limiter::new(config.rate_limits));
-    forget_idle_rate_limits(&limiter);
-    let state = AppState {
-        mono: config.mono,
-        authoriser: config.authoriser,
-        audit: config.audit,
-        limiter,
-        allowed_origins: config.allowed_origins.clone().into(),
-        webhook_secret: config.webhook_secret,
-        trust_forwarded_for: config.trust_forwarded_for,
-        in_flight: Default::default(),
-    };
+/// A running proxy: its state, its routes, and the work in flight.
+#[derive(Clone)]
+pub struct Proxy {
+    state: AppState,
+    prefix: String,
+    static_dir: Option<PathBuf>,
+}
 
-    let mut api = Router::new()
-        .route("/accounts/{*rest}", post(unlink::handle))
-        .route("/webhooks/mono", post(webhook::handle))
-        .fallback(|| async { ApiError::NotFound })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ));
-    if !config.allowed_origins.is_empty() {
-        api = api.layer(cors(&config.allowed_origins));
+impl Proxy {
+    /// Checks the record for intents a crash left without an outcome (each is logged and
+    /// marked `outcome_unknown`), then gets ready to serve.
+    pub async fn start(config: Config) -> Result<Self, store::StoreError> {
+        let mono = Mono::new(config.upstream)
+            .map_err(|error| store::StoreError::Broken(format!("HTTP client: {error}")))?;
+        let state = AppState {
+            mono: Arc::new(mono),
+            authoriser: config.authoriser,
+            authorize_forward_headers: config.authorize_forward_headers.into(),
+            store: config.store,
+            rate_limits: config.rate_limits,
+            allowed_origins: config.allowed_origins.into(),
+            webhook_secret: config.webhook_secret,
+            trust_forwarded_for: config.trust_forwarded_for,
+            deadline: config.deadline,
+            lease: config.lease,
+            in_flight: Default::default(),
+            tasks: TaskTracker::new(),
+        };
+        let proxy = Self {
+            state,
+            prefix: config.prefix,
+            static_dir: config.static_dir,
+        };
+        proxy.recover().await?;
+        Ok(proxy)
     }
 
-    let prefix = config.prefix.trim_end_matches('/');
-    let app = Router::new().route("/healthz", get(healthz));
-    let app = if prefix.is_empty() {
-        app.merge(api)
-    } else {
-        app.nest(prefix, api)
-    };
-    let app = match config.static_dir {
-        Some(dir) => app.fallback_service(
-            tower::ServiceBuilder::new()
-                .layer(SetResponseHeaderLayer::if_not_present(
-                    header::CONTENT_SECURITY_POLICY,
-                    HeaderValue::from_static(STATIC_CSP),
-                ))
-                .layer(SetResponseHeaderLayer::if_not_present(
-                    header::X_CONTENT_TYPE_OPTIONS,
-                    HeaderValue::from_static("nosniff"),
-                ))
-                .service(ServeDir::new(dir)),
-        ),
-        None => app.fallback(|| async { ApiError::NotFound }),
-    };
+    /// Marks intents whose holder is gone as `outcome_unknown`, logging each. Run at start-up;
+    /// with several replicas, [`Proxy::maintain`] runs it again as leases expire.
+    pub async fn recover(&self) -> Result<usize, store::StoreError> {
+        let marked = self.state.store.recover().await?;
+        for intent in &marked {
+            tracing::warn!(
+                intent_id = intent.id,
+                account_id = intent.account_id.as_deref().unwrap_or("-"),
+                principal = intent.principal.as_deref().unwrap_or("-"),
+                at = %intent.ts,
+                "an unlink was sent to Mono but its outcome was never recorded; marked \
+                 outcome_unknown (see `unlink-proxy audit --unresolved`)"
+            );
+        }
+        Ok(marked.len())
+    }
 
-    app.with_state(state)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|request: &Request<_>| {
-                    let id = request_id(request.headers()).unwrap_or("-");
-                    // The path only: headers (cookies, keys) are never logged.
-                    tracing::info_span!("request", method = %request.method(),
-                        path = %request.uri().path(), request_id = %id)
-                })
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        )
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+    /// Background upkeep: every `every`, marks claims whose holder died (another replica's).
+    /// Runs until the returned task is aborted.
+    pub fn maintain(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let proxy = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(error) = proxy.recover().await {
+                    tracing::warn!(%error, "could not check for expired claims");
+                }
+            }
+        })
+    }
+
+    /// Waits until every unlink in flight has committed its outcome (or `limit` passes).
+    /// Returns whether all finished.
+    pub async fn drain(&self, limit: Duration) -> bool {
+        self.state.tasks.close();
+        tokio::time::timeout(limit, self.state.tasks.wait())
+            .await
+            .is_ok()
+    }
+
+    /// The proxy's routes: `POST {prefix}/accounts/{id}/unlink`, `POST {prefix}/webhooks/mono`,
+    /// `GET /healthz`, and the static files if configured. Serve it with connect info
+    /// (`into_make_service_with_connect_info::<SocketAddr>()`): limits and the record use the
+    /// client's address.
+    pub fn router(&self) -> Router {
+        let state = &self.state;
+        let mut api = Router::new()
+            .route("/accounts/{*rest}", post(unlink::handle))
+            .route("/webhooks/mono", post(webhook::handle))
+            .fallback(|| async { ApiError::NotFound })
+            .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+            .layer(SetResponseHeaderLayer::overriding(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("no-store"),
+            ));
+        if !state.allowed_origins.is_empty() {
+            api = api.layer(cors(&state.allowed_origins));
+        }
+
+        let prefix = self.prefix.trim_end_matches('/');
+        let app = Router::new().route("/healthz", get(healthz));
+        let app = if prefix.is_empty() {
+            app.merge(api)
+        } else {
+            app.nest(prefix, api)
+        };
+        let app = match &self.static_dir {
+            Some(dir) => app.fallback_service(
+                tower::ServiceBuilder::new()
+                    .layer(SetResponseHeaderLayer::if_not_present(
+                        header::CONTENT_SECURITY_POLICY,
+                        HeaderValue::from_static(STATIC_CSP),
+                    ))
+                    .layer(SetResponseHeaderLayer::if_not_present(
+                        header::X_CONTENT_TYPE_OPTIONS,
+                        HeaderValue::from_static("nosniff"),
+                    ))
+                    .service(ServeDir::new(dir)),
+            ),
+            None => app.fallback(|| async { ApiError::NotFound }),
+        };
+
+        app.with_state(state.clone())
+            .layer(DefaultBodyLimit::max(BODY_LIMIT))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(|request: &Request<_>| {
+                        let id = request_id(request.headers()).unwrap_or("-");
+                        // The path only: headers (cookies, keys) are never logged.
+                        tracing::info_span!("request", method = %request.method(),
+                            path = %request.uri().path(), request_id = %id)
+                    })
+                    .on_response(DefaultOnResponse::new().level(Level::INFO)),
+            )
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+    }
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then lets requests in flight finish
-/// (their audit rows land) before returning.
+/// Serves `proxy` on `listener` until `shutdown` resolves, then lets requests in flight
+/// finish and waits (up to `drain`) for unlinks whose clients left to commit their outcome.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    app: Router,
+    proxy: &Proxy,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        proxy
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .await?;
+    if !proxy.drain(proxy.state.deadline * 2).await {
+        tracing::error!("stopping with unlinks still in flight; start-up will mark them");
+    }
+    Ok(())
 }
 
 /// Cross-origin callers: only the listed origins, only POST, with cookies.
@@ -235,28 +344,11 @@ fn cors(origins: &[String]) -> CorsLayer {
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
-    match state.audit.ping().await {
-        Ok(_) => envelope(true, "ok", json!(null)).into_response(),
+    match state.store.health().await {
+        Ok(()) => envelope(true, "ok", json!(null)).into_response(),
         Err(error) => {
-            tracing::error!(%error, "health check: audit database unusable");
+            tracing::error!(%error, "health check: records cannot be written");
             ApiError::AuditUnavailable.into_response()
         }
-    }
-}
-
-fn forget_idle_rate_limits(limiter: &Arc<Limiter>) {
-    // Only possible inside a runtime; a router built outside one just keeps all keys.
-    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-        let limiter = Arc::downgrade(limiter);
-        runtime.spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
-            loop {
-                tick.tick().await;
-                match limiter.upgrade() {
-                    Some(limiter) => limiter.forget_idle(),
-                    None => break,
-                }
-            }
-        });
     }
 }

@@ -1,9 +1,18 @@
-//! The client for Mono's unlink endpoint: one pooled connection pool, strict timeouts, and
-//! bounded retries for the failures that retrying can fix.
+//! The client for Mono's unlink endpoint: one connection pool, strict timeouts, bounded
+//! retries for the failures that retrying can fix, and a careful reading of the answer.
+//!
+//! The answer is read as Mono writes it, because the worst thing this proxy could do is
+//! tell a user their account is unlinked when it is not. A 404 only means "already
+//! unlinked" when it is Mono's own JSON error; a 404 page from a gateway, a wrong base URL or
+//! a moved route is something else, and says so.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::atomic::{AtomicI64, Ordering},
+    time::Duration,
+};
 
 use reqwest::{StatusCode, header};
+use tokio::time::Instant;
 use url::Url;
 
 use crate::{account::AccountId, secret::SecretKey};
@@ -21,14 +30,14 @@ pub enum MonoApi {
 /// How to reach Mono and how hard to try.
 #[derive(Clone, Debug)]
 pub struct UpstreamConfig {
+    /// Scheme, host and port only: the path comes from `api`.
     pub base_url: Url,
     pub api: MonoApi,
     pub secret_key: SecretKey,
     pub connect_timeout: Duration,
-    /// Limit for one attempt, from sending to the full answer.
+    /// Limit for one attempt, from sending to the full answer. The caller's deadline also
+    /// bounds every attempt and all of them together.
     pub request_timeout: Duration,
-    /// Limit for all attempts together, so the widget (15 s by default) hears back in time.
-    pub deadline: Duration,
     pub max_attempts: u32,
     /// First retry waits about this long; each further retry doubles it (with jitter).
     pub backoff: Duration,
@@ -45,7 +54,6 @@ impl UpstreamConfig {
             secret_key,
             connect_timeout: Duration::from_secs(3),
             request_timeout: Duration::from_secs(10),
-            deadline: Duration::from_secs(12),
             max_attempts: 3,
             backoff: Duration::from_millis(250),
             retry_after_cap: Duration::from_secs(5),
@@ -55,11 +63,16 @@ impl UpstreamConfig {
 
 /// What Mono's answer means for the unlink.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// 2xx: the account and all its data are gone.
-    Unlinked,
-    /// 404: Mono does not know the account (already unlinked, or never linked).
+pub enum MonoVerdict {
+    /// 2xx: the account and all its data are gone. `json` is false when the body was not
+    /// JSON, which Mono's answers are: still success (Mono's contract is the status), but
+    /// worth a look.
+    Unlinked { json: bool },
+    /// Mono's own JSON 404: it does not know the account (already unlinked, or never linked).
     NotFound,
+    /// A 404 that is not Mono's JSON error: the URL is wrong, or something in between
+    /// answered. The account was not unlinked.
+    Unexpected,
     /// 401/403: the partner's secret key is wrong or lacks permission.
     KeyRejected,
     /// Another 4xx: Mono refuses this unlink.
@@ -73,31 +86,45 @@ pub enum Verdict {
 /// The result of [`Mono::unlink`], with what the audit trail records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Upstream {
-    pub verdict: Verdict,
+    pub verdict: MonoVerdict,
     /// Mono's last HTTP status, if it answered.
     pub status: Option<u16>,
     pub attempts: u32,
 }
+
+/// Longest answer body read from Mono; its real answers are a few hundred bytes.
+const MAX_BODY: usize = 64 * 1024;
 
 /// A Mono API client. Cheap to share: clone the `Arc` it lives in.
 #[derive(Debug)]
 pub struct Mono {
     http: reqwest::Client,
     config: UpstreamConfig,
+    /// When an unexpected answer was last logged at error level (ms since the epoch), so a
+    /// misconfiguration says so once a minute instead of once per user.
+    last_unexpected_alarm: AtomicI64,
 }
 
 impl Mono {
     pub fn new(config: UpstreamConfig) -> Result<Self, reqwest::Error> {
-        let http = http_client(config.connect_timeout, config.request_timeout)?;
-        Ok(Self { http, config })
+        let http = crate::http_client::build(config.connect_timeout, config.request_timeout)?;
+        Ok(Self {
+            http,
+            config,
+            last_unexpected_alarm: AtomicI64::new(i64::MIN),
+        })
     }
 
-    /// `{base}/v2/accounts/{id}/unlink` (or the v1 path). Segments are percent-encoded by
-    /// `Url`, though a valid [`AccountId`] never needs it.
+    pub fn config(&self) -> &UpstreamConfig {
+        &self.config
+    }
+
+    /// `{base}/v2/accounts/{id}/unlink` (or the v1 path).
     pub fn unlink_url(&self, id: &AccountId) -> Url {
         let mut url = self.config.base_url.clone();
+        url.set_path("");
         if let Ok(mut segments) = url.path_segments_mut() {
-            segments.pop_if_empty();
+            segments.clear();
             if self.config.api == MonoApi::V2 {
                 segments.push("v2");
             }
@@ -107,47 +134,23 @@ impl Mono {
     }
 
     /// Asks Mono to unlink `id`, retrying 429/502/503/504 and broken connections with
-    /// exponential backoff and jitter until `max_attempts` or the deadline.
-    pub async fn unlink(&self, id: &AccountId) -> Upstream {
+    /// exponential backoff and jitter, until `max_attempts` or `deadline`.
+    pub async fn unlink(&self, id: &AccountId, deadline: Instant) -> Upstream {
         let url = self.unlink_url(id);
-        let started = Instant::now();
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let remaining = self.config.deadline.saturating_sub(started.elapsed());
-            let sent = self
-                .http
-                .post(url.clone())
-                .header("mono-sec-key", self.config.secret_key.expose())
-                .header(header::ACCEPT, "application/json")
-                .timeout(self.config.request_timeout.min(remaining))
-                .send()
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Upstream {
+                    verdict: MonoVerdict::TimedOut,
+                    status: None,
+                    attempts: attempts - 1,
+                };
+            }
+            let (verdict, status, retryable) = self
+                .attempt(id, &url, self.config.request_timeout.min(remaining))
                 .await;
-            let (verdict, status, retryable) = match sent {
-                Ok(response) => {
-                    let status = response.status();
-                    let retry_after = response
-                        .headers()
-                        .get(header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok());
-                    let (verdict, retryable) = classify(status, retry_after);
-                    if !status.is_success() {
-                        log_refusal(id, status, response).await;
-                    }
-                    (verdict, Some(status.as_u16()), retryable)
-                }
-                Err(error) if error.is_timeout() => {
-                    tracing::warn!(account_id = %id, attempts, "Mono did not answer in time");
-                    (Verdict::TimedOut, None, false)
-                }
-                Err(error) => {
-                    // The URL carries no secret, but reqwest's Display may include it; say less.
-                    tracing::warn!(account_id = %id, attempts, connect = error.is_connect(),
-                        "could not reach Mono: {}", describe(&error));
-                    (Verdict::Unavailable { retry_after: None }, None, true)
-                }
-            };
             let upstream = Upstream {
                 verdict,
                 status,
@@ -157,46 +160,176 @@ impl Mono {
                 return upstream;
             }
             let retry_after = match verdict {
-                Verdict::Unavailable { retry_after } => retry_after.map(Duration::from_secs),
+                MonoVerdict::Unavailable { retry_after } => retry_after.map(Duration::from_secs),
                 _ => None,
             };
             if retry_after.is_some_and(|wait| wait > self.config.retry_after_cap) {
                 return upstream;
             }
             let delay = backoff(self.config.backoff, attempts).max(retry_after.unwrap_or_default());
-            if started.elapsed() + delay >= self.config.deadline {
+            if Instant::now() + delay >= deadline {
                 return upstream;
             }
             tokio::time::sleep(delay).await;
         }
     }
+
+    /// One call: the verdict, Mono's status, and whether another attempt may help.
+    async fn attempt(
+        &self,
+        id: &AccountId,
+        url: &Url,
+        timeout: Duration,
+    ) -> (MonoVerdict, Option<u16>, bool) {
+        let sent = self
+            .http
+            .post(url.clone())
+            .header("mono-sec-key", self.config.secret_key.expose())
+            .header(header::ACCEPT, "application/json")
+            .timeout(timeout)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(error) if error.is_timeout() => {
+                tracing::warn!(account_id = %id, "Mono did not answer in time");
+                return (MonoVerdict::TimedOut, None, false);
+            }
+            Err(error) => {
+                // The URL carries no secret, but reqwest's Display may include it; say less.
+                tracing::warn!(account_id = %id, connect = error.is_connect(),
+                    "could not reach Mono: {}", describe(&error));
+                return (MonoVerdict::Unavailable { retry_after: None }, None, true);
+            }
+        };
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let json_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
+        let body = match read_body(response).await {
+            Ok(body) => body,
+            Err(error) if error.is_timeout() => {
+                return (MonoVerdict::TimedOut, Some(status.as_u16()), false);
+            }
+            Err(_) => Vec::new(),
+        };
+        let answer = Answer::read(json_type, &body);
+        let (verdict, retryable) = classify(status, retry_after, &answer);
+        self.log(id, url, status, verdict, &answer);
+        (verdict, Some(status.as_u16()), retryable)
+    }
+
+    fn log(
+        &self,
+        id: &AccountId,
+        url: &Url,
+        status: StatusCode,
+        verdict: MonoVerdict,
+        answer: &Answer,
+    ) {
+        let status = status.as_u16();
+        let message = answer.message(&self.config.secret_key);
+        match verdict {
+            MonoVerdict::Unlinked { json: false } => tracing::warn!(account_id = %id, status,
+                "Mono answered 2xx without a JSON body; counted as unlinked, as Mono's \
+                 contract says, but check that --mono-base-url really is Mono"),
+            MonoVerdict::Unlinked { .. } | MonoVerdict::NotFound => {}
+            MonoVerdict::Unexpected => {
+                let now = crate::time::now_ms();
+                let last = self.last_unexpected_alarm.load(Ordering::Relaxed);
+                let path = url.path().replace(id.as_str(), "{id}");
+                if now.saturating_sub(last) >= 60_000
+                    && self
+                        .last_unexpected_alarm
+                        .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    tracing::error!(status, path = %path,
+                        "Mono's URL answered 404 with something that is not Mono's JSON error, \
+                         so the account was NOT unlinked: check --mono-base-url and --mono-api \
+                         (logged at most once a minute)");
+                } else {
+                    tracing::debug!(status, path = %path, "unexpected 404 from the Mono URL");
+                }
+            }
+            MonoVerdict::KeyRejected => {
+                tracing::error!(account_id = %id, status, mono_message = %message,
+                "Mono rejected the secret key: check MONO_SEC_KEY (test vs live, revoked, or lacking permission)")
+            }
+            _ => {
+                tracing::warn!(account_id = %id, status, mono_message = %message, "Mono refused the unlink")
+            }
+        }
+    }
 }
 
-/// The proxy's outgoing HTTP client: pooled, with timeouts, and never following a redirect
-/// (it would carry the secret key, or the user's cookies, somewhere else).
-pub(crate) fn http_client(
-    connect_timeout: Duration,
-    timeout: Duration,
-) -> Result<reqwest::Client, reqwest::Error> {
-    // reqwest is built without a default TLS provider (ring avoids a cmake build).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .connect_timeout(connect_timeout)
-        .timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("unlink-proxy/", env!("CARGO_PKG_VERSION")))
-        .build()
+async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = MAX_BODY.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if room <= chunk.len() {
+            break;
+        }
+    }
+    Ok(body)
 }
 
-/// Mono's status → verdict, and whether another attempt may help.
-fn classify(status: StatusCode, retry_after: Option<u64>) -> (Verdict, bool) {
+/// What a Mono answer's body says, as far as the verdict is concerned.
+#[derive(Debug, Default)]
+pub struct Answer {
+    /// The body is JSON.
+    json: bool,
+    /// The body is Mono's error envelope: an object with string `status` and `message`.
+    envelope: bool,
+    message: Option<String>,
+}
+
+impl Answer {
+    /// Reads a body. `json_type`: the content type says JSON (not required for success, but
+    /// part of what makes a 404 Mono's).
+    pub fn read(json_type: bool, body: &[u8]) -> Self {
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+            return Self::default();
+        };
+        let text = |key: &str| value.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+        let message = text("message");
+        Self {
+            json: true,
+            envelope: json_type
+                && value.is_object()
+                && text("status").is_some()
+                && message.is_some(),
+            message,
+        }
+    }
+
+    /// Mono's own message, for the operator: at most 200 characters, with anything shaped
+    /// like a Mono key (and the configured key itself) masked.
+    fn message(&self, key: &SecretKey) -> String {
+        let message = self.message.as_deref().unwrap_or_default();
+        let masked = crate::secret::mask_keys(message, key);
+        masked.chars().take(200).collect()
+    }
+}
+
+/// Mono's status and answer → verdict, and whether another attempt may help.
+fn classify(status: StatusCode, retry_after: Option<u64>, answer: &Answer) -> (MonoVerdict, bool) {
     match status.as_u16() {
-        200..=299 => (Verdict::Unlinked, false),
-        404 => (Verdict::NotFound, false),
-        401 | 403 => (Verdict::KeyRejected, false),
-        429 | 502 | 503 | 504 => (Verdict::Unavailable { retry_after }, true),
-        400..=499 => (Verdict::Rejected, false),
-        _ => (Verdict::Unavailable { retry_after: None }, false),
+        200..=299 => (MonoVerdict::Unlinked { json: answer.json }, false),
+        404 if answer.envelope => (MonoVerdict::NotFound, false),
+        404 => (MonoVerdict::Unexpected, false),
+        401 | 403 => (MonoVerdict::KeyRejected, false),
+        429 | 502 | 503 | 504 => (MonoVerdict::Unavailable { retry_after }, true),
+        400..=499 => (MonoVerdict::Rejected, false),
+        _ => (MonoVerdict::Unavailable { retry_after: None }, false),
     }
 }
 
@@ -206,24 +339,6 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
     let full = base.saturating_mul(1 << (attempt - 1).min(16));
     let half = full / 2;
     half + half.mul_f64(rand::random::<f64>())
-}
-
-/// Logs Mono's own message for a refusal. It is for the operator, never the browser.
-async fn log_refusal(id: &AccountId, status: StatusCode, response: reqwest::Response) {
-    let body = response.text().await.unwrap_or_default();
-    let message = serde_json::from_str::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| v.get("message")?.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    let message: String = message.chars().take(200).collect();
-    match status.as_u16() {
-        401 | 403 => {
-            tracing::error!(account_id = %id, status = status.as_u16(), mono_message = %message,
-            "Mono rejected the secret key: check MONO_SEC_KEY (test vs live, revoked, or lacking permission)")
-        }
-        _ => tracing::warn!(account_id = %id, status = status.as_u16(), mono_message = %message,
-            "Mono refused the unlink"),
-    }
 }
 
 fn describe(error: &reqwest::Error) -> &'static str {
@@ -249,6 +364,8 @@ mod tests {
         Mono::new(config).unwrap()
     }
 
+    const MONO_404: &str = r#"{"status":"failed","message":"The requested resource doesn't exist","timestamp":"2026-11-23T20:19:40.123Z","data":null}"#;
+
     #[test]
     fn unlink_urls_for_both_api_versions() {
         let id = AccountId::parse("60770aa8c5878a2af69ed849").unwrap();
@@ -265,37 +382,99 @@ mod tests {
             "https://api.withmono.com/accounts/60770aa8c5878a2af69ed849/unlink"
         );
         assert_eq!(
-            client("http://127.0.0.1:9/mono/", MonoApi::V2)
+            client("http://127.0.0.1:9", MonoApi::V2)
                 .unlink_url(&id)
                 .as_str(),
-            "http://127.0.0.1:9/mono/v2/accounts/60770aa8c5878a2af69ed849/unlink"
+            "http://127.0.0.1:9/v2/accounts/60770aa8c5878a2af69ed849/unlink"
         );
+    }
+
+    fn verdict(status: u16, json_type: bool, body: &str) -> (MonoVerdict, bool) {
+        classify(
+            StatusCode::from_u16(status).unwrap(),
+            Some(2),
+            &Answer::read(json_type, body.as_bytes()),
+        )
     }
 
     #[test]
     fn only_transient_failures_are_retried() {
-        let retried = |code: u16| classify(StatusCode::from_u16(code).unwrap(), None).1;
         for code in [429, 502, 503, 504] {
-            assert!(retried(code), "{code}");
+            assert!(verdict(code, true, "{}").1, "{code}");
         }
         for code in [200, 400, 401, 403, 404, 409, 500, 501] {
-            assert!(!retried(code), "{code}");
+            assert!(!verdict(code, true, MONO_404).1, "{code}");
         }
-        let verdict = |code: u16| classify(StatusCode::from_u16(code).unwrap(), Some(2)).0;
-        assert_eq!(verdict(200), Verdict::Unlinked);
-        assert_eq!(verdict(204), Verdict::Unlinked);
-        assert_eq!(verdict(404), Verdict::NotFound);
-        assert_eq!(verdict(401), Verdict::KeyRejected);
-        assert_eq!(verdict(403), Verdict::KeyRejected);
-        assert_eq!(verdict(400), Verdict::Rejected);
-        assert_eq!(verdict(409), Verdict::Rejected);
+        assert_eq!(verdict(401, true, "").0, MonoVerdict::KeyRejected);
+        assert_eq!(verdict(403, false, "<html>").0, MonoVerdict::KeyRejected);
+        assert_eq!(verdict(400, true, "").0, MonoVerdict::Rejected);
+        assert_eq!(verdict(409, true, "").0, MonoVerdict::Rejected);
         assert_eq!(
-            verdict(429),
-            Verdict::Unavailable {
+            verdict(429, true, "").0,
+            MonoVerdict::Unavailable {
                 retry_after: Some(2)
             }
         );
-        assert_eq!(verdict(500), Verdict::Unavailable { retry_after: None });
+        assert_eq!(
+            verdict(500, true, "").0,
+            MonoVerdict::Unavailable { retry_after: None }
+        );
+    }
+
+    #[test]
+    fn a_404_is_already_unlinked_only_when_it_is_monos_json_error() {
+        assert_eq!(verdict(404, true, MONO_404).0, MonoVerdict::NotFound);
+        for (json_type, body) in [
+            (
+                false,
+                "<html><body><h1>404 Not Found</h1>nginx</body></html>",
+            ),
+            (true, r#"{"error":"route not found"}"#),
+            (true, r#"{"status":404,"message":"Not Found"}"#),
+            (true, r#"["status","message"]"#),
+            (true, ""),
+            // Mono's shape, but not announced as JSON: a proxy rewrote it, or it is not Mono.
+            (false, MONO_404),
+        ] {
+            assert_eq!(
+                verdict(404, json_type, body).0,
+                MonoVerdict::Unexpected,
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_2xx_is_success_whatever_the_body_but_says_if_it_was_json() {
+        assert_eq!(
+            verdict(200, true, r#"{"status":"successful"}"#).0,
+            MonoVerdict::Unlinked { json: true }
+        );
+        assert_eq!(
+            verdict(204, false, "").0,
+            MonoVerdict::Unlinked { json: false }
+        );
+        assert_eq!(
+            verdict(200, false, "<html>OK</html>").0,
+            MonoVerdict::Unlinked { json: false }
+        );
+    }
+
+    #[test]
+    fn monos_message_is_bounded_and_key_shapes_are_masked() {
+        let key = SecretKey::parse("live_sk_thisisthekey123").unwrap();
+        let body = format!(
+            r#"{{"status":"failed","message":"bad key live_sk_thisisthekey123 and test_pk_abcdef, {}"}}"#,
+            "x".repeat(500)
+        );
+        let message = Answer::read(true, body.as_bytes()).message(&key);
+        assert!(!message.contains("thisisthekey123"), "{message}");
+        assert!(!message.contains("abcdef"), "{message}");
+        assert!(
+            message.starts_with("bad key live_sk_… and test_pk_…"),
+            "{message}"
+        );
+        assert_eq!(message.chars().count(), 200);
     }
 
     #[test]

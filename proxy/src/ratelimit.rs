@@ -1,92 +1,152 @@
-//! Per-user and per-address limits on unlink attempts (a GCRA from `governor`).
+//! Per-user and per-address limits on unlink attempts.
+//!
+//! Each limit is a GCRA ("generic cell rate algorithm", what `governor` and most API
+//! gateways use): a limit of N per minute allows a burst of N, then one every 60/N seconds.
+//! The state per bucket is one number, the theoretical arrival time, so a store can keep
+//! it in memory (one process) or update it with one atomic statement (several replicas).
 
-use std::{hash::Hash, net::IpAddr, num::NonZeroU32};
+use std::{
+    net::{IpAddr, Ipv6Addr},
+    num::NonZeroU32,
+    time::Duration,
+};
 
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
-
-/// Unlinks per minute; each limit also allows a burst of that many.
+/// Unlink attempts allowed per minute; each limit also allows a burst of that many.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RateLimits {
     pub per_principal: NonZeroU32,
-    pub per_ip: NonZeroU32,
+    pub per_address: NonZeroU32,
 }
 
 impl Default for RateLimits {
     fn default() -> Self {
         Self {
             per_principal: NonZeroU32::new(10).expect("non-zero"),
-            per_ip: NonZeroU32::new(60).expect("non-zero"),
+            per_address: NonZeroU32::new(60).expect("non-zero"),
         }
     }
 }
 
-/// The two limiters. Keys that stay quiet are forgotten by [`Limiter::forget_idle`].
-pub struct Limiter {
-    principal: DefaultKeyedRateLimiter<String>,
-    ip: DefaultKeyedRateLimiter<IpAddr>,
+/// The window a limit is counted over.
+pub const PERIOD: Duration = Duration::from_secs(60);
+
+/// What is being limited: a signed-in user, or a client address.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Bucket {
+    Principal(String),
+    /// See [`address_bucket`].
+    Address(String),
 }
 
-impl std::fmt::Debug for Limiter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Limiter")
-    }
-}
-
-impl Limiter {
-    pub fn new(limits: RateLimits) -> Self {
-        Self {
-            principal: RateLimiter::keyed(Quota::per_minute(limits.per_principal)),
-            ip: RateLimiter::keyed(Quota::per_minute(limits.per_ip)),
+impl Bucket {
+    /// One string per bucket, for stores: `p:user-42`, `a:203.0.113.9`.
+    pub fn key(&self) -> String {
+        match self {
+            Self::Principal(principal) => format!("p:{principal}"),
+            Self::Address(address) => format!("a:{address}"),
         }
     }
+}
 
-    /// `Err(seconds to wait)` when this address is over its limit.
-    pub fn check_ip(&self, ip: IpAddr) -> Result<(), u64> {
-        check(&self.ip, &ip)
-    }
-
-    /// `Err(seconds to wait)` when this user is over their limit.
-    pub fn check_principal(&self, principal: &str) -> Result<(), u64> {
-        check(&self.principal, &principal.to_owned())
-    }
-
-    /// Drops state for keys whose limits have fully recovered, so memory stays bounded.
-    pub fn forget_idle(&self) {
-        self.principal.retain_recent();
-        self.ip.retain_recent();
+/// The address bucket for a client: its IPv4 address, or its IPv6 /64. One subscriber gets a
+/// whole /64 (often more), so per-address limits on full IPv6 addresses would let one client
+/// pick among 2^64 buckets.
+pub fn address_bucket(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let network = u128::from(v6) & !((1u128 << 64) - 1);
+                format!("{}/64", Ipv6Addr::from(network))
+            }
+        },
     }
 }
 
-fn check<K: Hash + Eq + Clone>(limiter: &DefaultKeyedRateLimiter<K>, key: &K) -> Result<(), u64> {
-    limiter.check_key(key).map_err(|not_until| {
-        let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-        // Round up: "retry after 0 seconds" would invite an immediate, refused retry.
-        wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
-    })
+/// One GCRA step. `tat` is the bucket's stored theoretical arrival time (ms since the epoch),
+/// `None` for a new bucket. Allowed: `Ok(new tat to store)`. Refused: `Err(ms to wait)`, and
+/// the stored value stays as it was.
+pub fn gcra(tat: Option<i64>, now: i64, limit: NonZeroU32) -> Result<i64, i64> {
+    let limit = i64::from(limit.get());
+    let interval = crate::time::millis(PERIOD) / limit;
+    let tat = tat.unwrap_or(now).max(now);
+    let next = tat + interval;
+    let allowed_from = next - interval * limit;
+    if now < allowed_from {
+        Err(allowed_from - now)
+    } else {
+        Ok(next)
+    }
+}
+
+/// Milliseconds to wait, as the whole seconds a `Retry-After` header says: rounded up, since
+/// "retry after 0 seconds" would invite an immediate, refused retry.
+pub fn retry_after_seconds(wait_ms: i64) -> u64 {
+    (wait_ms.max(0) as u64).div_ceil(1000).max(1)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn limits_are_per_key_and_say_how_long_to_wait() {
-        let limiter = Limiter::new(RateLimits {
-            per_principal: NonZeroU32::new(2).unwrap(),
-            per_ip: NonZeroU32::new(3).unwrap(),
-        });
-        assert!(limiter.check_principal("alice").is_ok());
-        assert!(limiter.check_principal("alice").is_ok());
-        let wait = limiter.check_principal("alice").unwrap_err();
-        assert!((1..=30).contains(&wait), "{wait}");
-        assert!(limiter.check_principal("bob").is_ok());
+    fn limit(n: u32) -> NonZeroU32 {
+        NonZeroU32::new(n).unwrap()
+    }
 
-        let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        for _ in 0..3 {
-            assert!(limiter.check_ip(ip).is_ok());
-        }
-        assert!(limiter.check_ip(ip).is_err());
-        assert!(limiter.check_ip("192.0.2.2".parse().unwrap()).is_ok());
-        limiter.forget_idle();
+    /// Runs `count` checks at `now`, storing each new arrival time, and returns the answers.
+    fn burst(tat: &mut Option<i64>, now: i64, count: usize, n: u32) -> Vec<Result<(), i64>> {
+        (0..count)
+            .map(|_| match gcra(*tat, now, limit(n)) {
+                Ok(next) => {
+                    *tat = Some(next);
+                    Ok(())
+                }
+                Err(wait) => Err(wait),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_burst_of_the_limit_then_one_per_interval() {
+        let mut tat = None;
+        let answers = burst(&mut tat, 1_000_000, 11, 10);
+        assert!(answers[..10].iter().all(Result::is_ok));
+        assert_eq!(answers[10], Err(6_000), "one more every 6 s");
+        // 6 s later exactly one more is allowed.
+        let answers = burst(&mut tat, 1_006_000, 2, 10);
+        assert_eq!(answers, [Ok(()), Err(6_000)]);
+        // A minute of quiet restores the whole burst.
+        let answers = burst(&mut tat, 1_066_000, 10, 10);
+        assert!(answers.iter().all(Result::is_ok));
+    }
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        assert_eq!(retry_after_seconds(6_000), 6);
+        assert_eq!(retry_after_seconds(5_001), 6);
+        assert_eq!(retry_after_seconds(1), 1);
+        assert_eq!(retry_after_seconds(0), 1);
+    }
+
+    #[test]
+    fn ipv6_clients_share_their_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(address_bucket(a), "2001:db8:1:2::/64");
+        assert_eq!(address_bucket(a), address_bucket(b));
+        assert_ne!(address_bucket(a), address_bucket(other));
+        assert_eq!(address_bucket("192.0.2.7".parse().unwrap()), "192.0.2.7");
+        assert_eq!(
+            address_bucket("::ffff:192.0.2.7".parse().unwrap()),
+            "192.0.2.7",
+            "IPv4 clients of a dual-stack socket count as IPv4"
+        );
+        assert_eq!(
+            Bucket::Address(address_bucket(a)).key(),
+            "a:2001:db8:1:2::/64"
+        );
+        assert_eq!(Bucket::Principal("u".into()).key(), "p:u");
     }
 }

@@ -77,6 +77,36 @@ impl fmt::Display for SecretKey {
     }
 }
 
+/// `text` with the configured `key` and anything shaped like a Mono key (`live_sk_…`,
+/// `test_pk_…`) cut down to its prefix, for logging text that came from elsewhere (an
+/// upstream that echoes the key back must not put it in the log).
+pub fn mask_keys(text: &str, key: &SecretKey) -> String {
+    let text = text.replace(key.expose(), &key.to_string());
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(at) = KEY_PREFIXES
+        .iter()
+        .filter_map(|prefix| rest.find(prefix).map(|at| (at, prefix.len())))
+        .min()
+    {
+        let (start, prefix_len) = at;
+        let after = &rest[start + prefix_len..];
+        let secret_len = after
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(after.len());
+        out.push_str(&rest[..start + prefix_len]);
+        if secret_len > 0 {
+            out.push('…');
+        }
+        rest = &after[secret_len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The prefixes of Mono's keys, secret and public, test and live.
+const KEY_PREFIXES: &[&str] = &["test_sk_", "live_sk_", "test_pk_", "live_pk_"];
+
 /// A shared secret compared in constant time (the webhook's `mono-webhook-secret`).
 #[derive(Clone)]
 pub struct SharedSecret(String);
@@ -132,6 +162,26 @@ mod tests {
         assert_eq!(key.prefix(), "live_sk_");
         assert!(key.is_live());
         assert_eq!(key.expose(), "live_sk_supersecretvalue");
+    }
+
+    #[test]
+    fn key_shapes_are_masked_in_foreign_text() {
+        let key = SecretKey::parse("live_sk_supersecretvalue").unwrap();
+        assert_eq!(
+            mask_keys(
+                "key live_sk_supersecretvalue; also test_sk_abc123, live_pk_x.",
+                &key
+            ),
+            "key live_sk_…; also test_sk_…, live_pk_…."
+        );
+        assert_eq!(mask_keys("nothing here", &key), "nothing here");
+        assert_eq!(mask_keys("live_sk_", &key), "live_sk_");
+        assert_eq!(mask_keys("xsupersecretvaluex", &key), "xsupersecretvaluex");
+        // The key glued to other text is still removed.
+        assert_eq!(
+            mask_keys("glued:live_sk_supersecretvalue!", &key),
+            "glued:live_sk_…!"
+        );
     }
 
     #[test]

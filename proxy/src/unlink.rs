@@ -1,19 +1,22 @@
 //! `POST {prefix}/accounts/{id}/unlink`: the route the widget calls.
 //!
-//! Checks run cheapest first, and nothing reaches Mono until all pass: id → origin →
-//! `Idempotency-Key` → per-address limit → authoriser → per-user limit → stored outcome →
-//! Mono. Every attempt, refused or not, leaves one audit row before the answer is sent.
+//! The handler checks what costs nothing (the id, the origin, the key's shape) and hands the
+//! rest to a task of its own, because axum drops a handler's future when the client hangs
+//! up, and an unlink that reached Mono must still land in the record. The task, within one
+//! deadline: per-address limit → authoriser → per-user limit → the key's earlier use →
+//! the account's call already in flight, or a new one: intent committed → Mono → outcome
+//! committed. Nothing reaches Mono without a committed intent and an explicit yes.
 
 use std::{
     collections::HashMap,
     net::{IpAddr, SocketAddr},
     sync::{Arc, Mutex},
-    time::Instant,
+    time::Duration,
 };
 
 use axum::{
-    extract::{ConnectInfo, Path, State, connect_info::MockConnectInfo, rejection::PathRejection},
-    http::{Extensions, HeaderMap, StatusCode},
+    extract::{ConnectInfo, Path, State, rejection::PathRejection},
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 use futures::{
@@ -21,32 +24,67 @@ use futures::{
     future::{BoxFuture, Shared},
 };
 use serde_json::json;
+use tokio::time::Instant;
 
 use crate::{
     AppState,
     account::AccountId,
-    audit::Entry,
-    authorize::AuthRequest,
-    csrf,
+    authorize::{AuthRequest, Principal},
+    client, csrf,
     error::{ApiError, envelope},
-    mono::{Upstream, Verdict},
+    mono::{MonoVerdict, Upstream},
+    ratelimit::{Bucket, address_bucket, retry_after_seconds},
+    record::{Entry, Kind, Outcome, Source},
+    store::{Begun, KeyUse, StoreError, patient_deadline},
 };
 
-/// Mono calls in flight, by account: concurrent unlinks of one account share one call.
-pub type InFlight = Arc<Mutex<HashMap<AccountId, Shared<BoxFuture<'static, Upstream>>>>>;
+/// What the user is told: unlinked (`true` when it already was), or why not.
+type Reply = Result<bool, ApiError>;
 
-/// A successful unlink, as the widget sees it.
-struct Unlinked {
+/// Calls in flight in this process, by account: concurrent unlinks of one account share one
+/// call, and its entry stays until the outcome is committed, so a request arriving after
+/// sees the stored outcome rather than starting another call.
+pub type InFlight = Arc<Mutex<HashMap<AccountId, Shared<BoxFuture<'static, Led>>>>>;
+
+/// What the request leading an account's call found, shared with the requests that joined.
+#[derive(Clone, Debug)]
+pub enum Led {
+    /// Mono was called under intent `intent_id`; `recorded` is false if its outcome could not
+    /// be written in time (it is written later).
+    Called {
+        reply: Reply,
+        intent_id: i64,
+        recorded: bool,
+    },
+    /// The leader's key had a final outcome by the time it began.
+    Replayed(Outcome),
+    /// The leader's key belongs to someone else: the others must go their own way.
+    KeyReused,
+    /// Another process called Mono; this is what it recorded (`None`: not in time).
+    Waited(Option<Outcome>),
+    /// The intent could not be written: Mono was not called.
+    Unrecorded,
+}
+
+/// Everything the task needs from the request.
+struct Request {
     account_id: AccountId,
-    already: bool,
+    key: String,
+    auth: AuthRequest,
+    client_ip: IpAddr,
+    request_id: Option<String>,
+    started: Instant,
+    deadline: Instant,
 }
 
 pub async fn handle(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    extensions: Extensions,
 ) -> Response {
+    let started = Instant::now();
+    let deadline = started + state.deadline;
     // The route is `/accounts/{*rest}` so that an empty or slash-laden id still reaches this
     // handler and gets a clear 400 rather than a vague 404.
     let raw_id = match &path {
@@ -56,219 +94,421 @@ pub async fn handle(
         },
         Err(_) => None, // not UTF-8 after percent-decoding: an invalid id
     };
-
-    let started = Instant::now();
-    let client_ip = client_ip(&extensions, &headers, state.trust_forwarded_for);
-    let mut entry = Entry {
-        kind: "unlink".into(),
-        request_id: crate::request_id(&headers).map(str::to_owned),
-        client_ip: client_ip.map(|ip| ip.to_string()),
-        ..Entry::default()
+    let Some(account_id) = raw_id.and_then(|id| AccountId::parse(id).ok()) else {
+        return ApiError::InvalidAccountId.into_response();
     };
-    let result = attempt(&state, raw_id, &headers, client_ip, &mut entry).await;
-    entry.outcome = match &result {
-        Ok(Unlinked { already: false, .. }) => "unlinked",
-        Ok(Unlinked { already: true, .. }) => "already_unlinked",
-        Err(error) => error.code(),
+    if let refused @ (csrf::OriginCheck::ForeignOrigin | csrf::OriginCheck::CrossSite) =
+        csrf::check(&headers, &state.allowed_origins)
+    {
+        tracing::warn!(?refused, "cross-site unlink refused");
+        return ApiError::Forbidden.into_response();
     }
-    .into();
-    entry.latency_ms = Some(started.elapsed().as_millis().try_into().unwrap_or(i64::MAX));
-    tracing::info!(
-        account_id = entry.account_id.as_deref().unwrap_or("-"),
-        principal = entry.principal.as_deref().unwrap_or("-"),
-        outcome = %entry.outcome,
-        source = entry.source.as_deref().unwrap_or("-"),
-        upstream_status = entry.upstream_status,
-        attempts = entry.attempts,
-        "unlink attempt"
-    );
+    let Some(key) = idempotency_key(&headers) else {
+        return ApiError::InvalidIdempotencyKey.into_response();
+    };
 
-    // The audit row lands before the answer; without it there is no answer.
-    if let Err(error) = state.audit.record(entry).await {
-        tracing::error!(%error, "could not write the audit trail; withholding the answer");
-        return ApiError::AuditUnavailable.into_response();
-    }
-    match result {
-        Ok(Unlinked {
-            account_id,
-            already,
-        }) => {
+    let client_ip = client::address(peer, &headers, state.trust_forwarded_for);
+    let request = Request {
+        auth: AuthRequest::new(
+            account_id.clone(),
+            &headers,
+            &state.authorize_forward_headers,
+            Some(client_ip),
+        ),
+        account_id,
+        key,
+        client_ip,
+        request_id: crate::request_id(&headers).map(str::to_owned),
+        started,
+        deadline,
+    };
+    // The task goes on if the client hangs up; the shutdown waits for it.
+    let task = state.tasks.spawn(attempt(state.clone(), request));
+    let reply = match tokio::time::timeout_at(deadline + Duration::from_millis(250), task).await {
+        Ok(Ok(reply)) => reply,
+        Ok(Err(error)) => {
+            tracing::error!(%error, "the unlink task failed");
+            Err(ApiError::AuditUnavailable)
+        }
+        Err(_) => {
+            tracing::error!("the unlink task overran its deadline; answering without it");
+            Err(ApiError::AuditUnavailable)
+        }
+    };
+    match reply {
+        Ok(already) => {
             let message = if already {
                 "Account was already unlinked."
             } else {
                 "Account unlinked."
             };
-            let data = json!({ "account_id": account_id.as_str(), "already_unlinked": already });
+            let data =
+                json!({ "account_id": raw_id.unwrap_or_default(), "already_unlinked": already });
             (StatusCode::OK, envelope(true, message, data)).into_response()
         }
         Err(error) => error.into_response(),
     }
 }
 
-async fn attempt(
-    state: &AppState,
-    raw_id: Option<&str>,
-    headers: &HeaderMap,
-    client_ip: Option<IpAddr>,
-    entry: &mut Entry,
-) -> Result<Unlinked, ApiError> {
-    let account_id = raw_id
-        .and_then(|id| AccountId::parse(id).ok())
-        .ok_or(ApiError::InvalidAccountId)?;
-    entry.account_id = Some(account_id.to_string());
+/// Everything after the free checks. Runs in its own task, within `request.deadline`.
+async fn attempt(state: AppState, request: Request) -> Reply {
+    let store = &state.store;
+    let deadline = request.deadline;
+    let mut entry = Entry::new(Kind::Unlink, None);
+    entry.request_id = request.request_id.clone();
+    entry.account_id = Some(request.account_id.to_string());
+    entry.idempotency_key = Some(request.key.clone());
+    entry.client_ip = Some(request.client_ip.to_string());
 
-    match csrf::check(headers, &state.allowed_origins) {
-        csrf::Verdict::Allowed => {}
-        refused => {
-            tracing::warn!(?refused, origin = ?headers.get("origin"), "cross-site unlink refused");
-            return Err(ApiError::Forbidden);
-        }
-    }
-
-    let key = idempotency_key(headers)?;
-    entry.idempotency_key = Some(key.clone());
-
-    if let Some(ip) = client_ip {
-        state
-            .limiter
-            .check_ip(ip)
-            .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
-    }
-
-    let request = AuthRequest::new(account_id.clone(), headers, client_ip);
-    let principal = state
-        .authoriser
-        .authorise(&request)
+    // Refused before authorisation: not a row (anyone can send these), only the answer.
+    let bucket = Bucket::Address(address_bucket(request.client_ip)).key();
+    match store
+        .rate(&bucket, state.rate_limits.per_address, deadline)
         .await
-        .map_err(|denied| {
-            tracing::warn!(account_id = %account_id, reason = %denied, "unlink not authorised");
-            ApiError::Forbidden
-        })?;
-    entry.principal = principal.0.clone();
-    if let Some(principal) = &principal.0 {
-        state
-            .limiter
-            .check_principal(principal)
-            .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
-    }
-
-    let replay = state.audit.find_replay(&key).await.map_err(|error| {
-        tracing::error!(%error, "could not read the audit trail");
-        ApiError::AuditUnavailable
-    })?;
-    if let Some(replay) = replay {
-        if replay.account_id != account_id.as_str() {
-            return Err(ApiError::IdempotencyKeyReused);
-        }
-        if let Some(outcome) = replay.outcome {
-            entry.source = Some("replay".into());
-            return Ok(Unlinked {
-                account_id,
-                already: outcome == "already_unlinked",
+    {
+        Ok(Ok(())) => {}
+        Ok(Err(wait)) => {
+            return Err(ApiError::RateLimited {
+                retry_after: retry_after_seconds(wait),
             });
         }
+        Err(error) => return Err(unavailable(&error)),
     }
 
-    let (call, leader) = upstream_call(state, &account_id);
-    let upstream = call.await;
-    entry.source = Some(if leader { "upstream" } else { "shared" }.into());
-    entry.upstream_status = upstream.status;
-    entry.attempts = if leader { upstream.attempts } else { 0 };
+    let authorised = tokio::time::timeout_at(deadline, state.authoriser.authorise(&request.auth))
+        .await
+        .unwrap_or_else(|_| {
+            Err(crate::authorize::Denied(
+                "the authoriser ran out of time".into(),
+            ))
+        });
+    let principal = match authorised {
+        Ok(principal) => principal,
+        Err(denied) => {
+            tracing::warn!(account_id = %request.account_id, reason = %denied, "unlink not authorised");
+            return conclude(&state, entry, &request, Err(ApiError::Forbidden)).await;
+        }
+    };
+    entry.principal = Some(principal.to_string());
+
+    let bucket = Bucket::Principal(principal.to_string()).key();
+    match store
+        .rate(&bucket, state.rate_limits.per_principal, deadline)
+        .await
+    {
+        Ok(Ok(())) => {}
+        Ok(Err(wait)) => {
+            let limited = ApiError::RateLimited {
+                retry_after: retry_after_seconds(wait),
+            };
+            return conclude(&state, entry, &request, Err(limited)).await;
+        }
+        Err(error) => return Err(unavailable(&error)),
+    }
+
+    match store
+        .key_use(
+            &request.key,
+            principal.as_str(),
+            request.account_id.as_str(),
+            deadline,
+        )
+        .await
+    {
+        Ok(KeyUse::Other) => {
+            return conclude(&state, entry, &request, Err(ApiError::IdempotencyKeyReused)).await;
+        }
+        Ok(KeyUse::Same(Some(outcome))) => {
+            return answer_from(&state, entry, &request, outcome, Source::Replay).await;
+        }
+        Ok(KeyUse::Same(None) | KeyUse::Fresh) => {}
+        Err(error) => return Err(unavailable(&error)),
+    }
+
+    // Lead this account's call, or join the one under way; once more if the leader's key
+    // turned out to be someone else's.
+    for _ in 0..2 {
+        let (call, leading) = lead_or_join(&state, &request, &principal);
+        let led = call.await;
+        match led {
+            Led::Called {
+                reply,
+                intent_id,
+                recorded,
+            } if leading => {
+                // The leader's outcome row was written by `finish`.
+                if !recorded {
+                    tracing::error!(intent_id, "the outcome is not written yet; answering 503");
+                    return Err(ApiError::AuditUnavailable);
+                }
+                return reply;
+            }
+            Led::Called { reply, .. } => {
+                return answer_with(&state, entry, &request, Source::Shared, reply).await;
+            }
+            Led::Replayed(outcome) => {
+                let source = if leading {
+                    Source::Replay
+                } else {
+                    Source::Shared
+                };
+                return answer_from(&state, entry, &request, outcome, source).await;
+            }
+            Led::Waited(Some(outcome)) => {
+                return answer_from(&state, entry, &request, outcome, Source::Shared).await;
+            }
+            Led::Waited(None) => {
+                let slow = ApiError::UpstreamUnavailable {
+                    timeout: true,
+                    retry_after: None,
+                };
+                return conclude(&state, entry, &request, Err(slow)).await;
+            }
+            Led::KeyReused if leading => {
+                return conclude(&state, entry, &request, Err(ApiError::IdempotencyKeyReused))
+                    .await;
+            }
+            Led::KeyReused => continue,
+            Led::Unrecorded => return Err(ApiError::AuditUnavailable),
+        }
+    }
+    Err(ApiError::AuditUnavailable)
+}
+
+/// Joins the call in flight for the account, or starts one. The call runs in its own task
+/// and removes its entry only after its outcome is committed.
+fn lead_or_join(
+    state: &AppState,
+    request: &Request,
+    principal: &Principal,
+) -> (Shared<BoxFuture<'static, Led>>, bool) {
+    let mut in_flight = state.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(call) = in_flight.get(&request.account_id) {
+        return (call.clone(), false);
+    }
+    let mut intent = Entry::new(Kind::Intent, None);
+    intent.request_id = request.request_id.clone();
+    intent.principal = Some(principal.to_string());
+    intent.account_id = Some(request.account_id.to_string());
+    intent.idempotency_key = Some(request.key.clone());
+    intent.client_ip = Some(request.client_ip.to_string());
+    let task = {
+        let (state, id) = (state.clone(), request.account_id.clone());
+        let (started, deadline) = (request.started, request.deadline);
+        state.clone().tasks.spawn(async move {
+            let led = call_mono(&state, &id, intent, started, deadline).await;
+            state
+                .in_flight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+            led
+        })
+    };
+    let call = async move { task.await.unwrap_or(Led::Unrecorded) }
+        .boxed()
+        .shared();
+    in_flight.insert(request.account_id.clone(), call.clone());
+    (call, true)
+}
+
+/// Intent → Mono → outcome, for one account.
+async fn call_mono(
+    state: &AppState,
+    id: &AccountId,
+    intent: Entry,
+    started: Instant,
+    deadline: Instant,
+) -> Led {
+    let budget = deadline.saturating_duration_since(started);
+    // The intent must be on disk with time to spare for Mono, and Mono must answer with
+    // time to spare for writing its outcome.
+    let intent_by = deadline - budget / 4;
+    let mono_by = deadline - budget / 12;
+    let begun = state.store.begin(&intent, state.lease, intent_by).await;
+    let intent_id = match begun {
+        Ok(Begun::Claimed { intent_id }) => intent_id,
+        Ok(Begun::Replay(outcome)) => return Led::Replayed(outcome),
+        Ok(Begun::KeyReused) => return Led::KeyReused,
+        Ok(Begun::HeldElsewhere { intent_id }) => {
+            return Led::Waited(wait_for(state, intent_id, deadline).await);
+        }
+        Err(error) => {
+            tracing::error!(%error, account_id = %id, "could not write the intent; Mono not called");
+            return Led::Unrecorded;
+        }
+    };
+
+    let upstream = state.mono.unlink(id, mono_by).await;
+    let reply = reply_for(&upstream);
+    let mut outcome = Entry::new(Kind::Unlink, Some(outcome_of(&reply)));
+    outcome.request_id = intent.request_id.clone();
+    outcome.principal = intent.principal.clone();
+    outcome.account_id = intent.account_id.clone();
+    outcome.idempotency_key = intent.idempotency_key.clone();
+    outcome.client_ip = intent.client_ip.clone();
+    outcome.source = Some(Source::Upstream);
+    outcome.upstream_status = upstream.status;
+    outcome.attempts = upstream.attempts;
+    outcome.latency_ms = Some(crate::time::millis(started.elapsed()));
+    outcome.intent_id = Some(intent_id);
+    if upstream.verdict == (MonoVerdict::Unlinked { json: false }) {
+        outcome.detail = Some("Mono's 2xx had no JSON body".into());
+    }
+    log_attempt(&outcome);
+
+    let recorded = match state.store.finish(&outcome, deadline).await {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::error!(%error, intent_id, "could not write the outcome; retrying in the background");
+            finish_later(state, outcome);
+            false
+        }
+    };
+    Led::Called {
+        reply,
+        intent_id,
+        recorded,
+    }
+}
+
+/// Keeps trying to write an outcome the deadline did not leave time for. It is the record
+/// of something Mono did, so it is never dropped; if the process dies first, start-up marks
+/// the intent `outcome_unknown`.
+fn finish_later(state: &AppState, outcome: Entry) {
+    let store = state.store.clone();
+    state.tasks.spawn(async move {
+        let mut wait = Duration::from_millis(200);
+        loop {
+            tokio::time::sleep(wait).await;
+            match store.finish(&outcome, patient_deadline()).await {
+                Ok(()) => {
+                    tracing::info!(intent_id = outcome.intent_id, "the delayed outcome is written");
+                    return;
+                }
+                Err(error) => tracing::error!(%error, intent_id = outcome.intent_id, "still cannot write the outcome"),
+            }
+            wait = (wait * 2).min(Duration::from_secs(5));
+        }
+    });
+}
+
+/// Waits for another process's call to be recorded, checking every 50 ms until `deadline`.
+async fn wait_for(state: &AppState, intent_id: i64, deadline: Instant) -> Option<Outcome> {
+    loop {
+        match state.store.outcome_of(intent_id).await {
+            Ok(Some(outcome)) => return Some(outcome),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(%error, intent_id, "could not read another call's outcome")
+            }
+        }
+        if Instant::now() + Duration::from_millis(50) >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// What the user is told for what Mono said.
+fn reply_for(upstream: &Upstream) -> Reply {
     match upstream.verdict {
-        Verdict::Unlinked => Ok(Unlinked {
-            account_id,
-            already: false,
-        }),
-        // The authoriser vouched that this user linked this account, so Mono not knowing it
-        // means it is already gone: the user's goal is met.
-        Verdict::NotFound => Ok(Unlinked {
-            account_id,
-            already: true,
-        }),
-        Verdict::KeyRejected => Err(ApiError::UpstreamRejectedKey),
-        Verdict::Rejected => Err(ApiError::UnlinkRejected),
-        Verdict::Unavailable { retry_after } => Err(ApiError::UpstreamUnavailable {
+        MonoVerdict::Unlinked { .. } => Ok(false),
+        // Mono's own "no such account" for an account the authoriser vouched this user
+        // linked: it is already gone, and the user's goal is met.
+        MonoVerdict::NotFound => Ok(true),
+        MonoVerdict::Unexpected => Err(ApiError::UpstreamUnexpected),
+        MonoVerdict::KeyRejected => Err(ApiError::UpstreamRejectedKey),
+        MonoVerdict::Rejected => Err(ApiError::UnlinkRejected),
+        MonoVerdict::Unavailable { retry_after } => Err(ApiError::UpstreamUnavailable {
             timeout: false,
             retry_after,
         }),
-        Verdict::TimedOut => Err(ApiError::UpstreamUnavailable {
+        MonoVerdict::TimedOut => Err(ApiError::UpstreamUnavailable {
             timeout: true,
             retry_after: None,
         }),
     }
 }
 
-/// Joins the Mono call already under way for `id`, or starts one. The call runs in its own
-/// task, so it completes (and the caller's audit row lands) even if the browser goes away.
-fn upstream_call(state: &AppState, id: &AccountId) -> (Shared<BoxFuture<'static, Upstream>>, bool) {
-    let mut in_flight = state.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(call) = in_flight.get(id) {
-        return (call.clone(), false);
-    }
-    let task = {
-        let (mono, in_flight, id) = (state.mono.clone(), state.in_flight.clone(), id.clone());
-        tokio::spawn(async move {
-            let upstream = mono.unlink(&id).await;
-            in_flight
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&id);
-            upstream
-        })
+/// Answers with an outcome another request recorded (shared or replayed).
+async fn answer_from(
+    state: &AppState,
+    entry: Entry,
+    request: &Request,
+    outcome: Outcome,
+    source: Source,
+) -> Reply {
+    let reply = match outcome {
+        Outcome::Unlinked => Ok(false),
+        Outcome::AlreadyUnlinked => Ok(true),
+        other => Err(ApiError::for_outcome(other).unwrap_or(ApiError::AuditUnavailable)),
     };
-    let call = async move {
-        task.await.unwrap_or(Upstream {
-            verdict: Verdict::Unavailable { retry_after: None },
-            status: None,
-            attempts: 0,
-        })
+    answer_with(state, entry, request, source, reply).await
+}
+
+/// Writes this request's row for an answer it did not get from Mono itself (binding its key
+/// on the way), then answers.
+async fn answer_with(
+    state: &AppState,
+    mut entry: Entry,
+    request: &Request,
+    source: Source,
+    reply: Reply,
+) -> Reply {
+    entry.outcome = Some(outcome_of(&reply));
+    entry.source = Some(source);
+    entry.latency_ms = Some(crate::time::millis(request.started.elapsed()));
+    log_attempt(&entry);
+    match state.store.record_answer(&entry, request.deadline).await {
+        Ok(true) => reply,
+        Ok(false) => Err(ApiError::IdempotencyKeyReused),
+        Err(error) => Err(unavailable(&error)),
     }
-    .boxed()
-    .shared();
-    in_flight.insert(id.clone(), call.clone());
-    (call, true)
+}
+
+/// Writes a refusal decided after authorisation, then answers with it.
+async fn conclude(state: &AppState, mut entry: Entry, request: &Request, reply: Reply) -> Reply {
+    entry.outcome = Some(outcome_of(&reply));
+    entry.source = Some(Source::Proxy);
+    entry.latency_ms = Some(crate::time::millis(request.started.elapsed()));
+    log_attempt(&entry);
+    match state.store.record(&entry, request.deadline).await {
+        Ok(_) => reply,
+        Err(error) => Err(unavailable(&error)),
+    }
+}
+
+/// The outcome a reply is recorded as.
+fn outcome_of(reply: &Reply) -> Outcome {
+    match reply {
+        Ok(false) => Outcome::Unlinked,
+        Ok(true) => Outcome::AlreadyUnlinked,
+        Err(error) => error.outcome().unwrap_or(Outcome::AuditUnavailable),
+    }
+}
+
+fn unavailable(error: &StoreError) -> ApiError {
+    tracing::error!(%error, "the record is unavailable; answering 503");
+    ApiError::AuditUnavailable
+}
+
+fn log_attempt(entry: &Entry) {
+    tracing::info!(
+        account_id = entry.account_id.as_deref().unwrap_or("-"),
+        principal = entry.principal.as_deref().unwrap_or("-"),
+        outcome = %entry.outcome.map_or("-", Outcome::as_str),
+        source = %entry.source.map_or("-", Source::as_str),
+        upstream_status = entry.upstream_status,
+        attempts = entry.attempts,
+        "unlink attempt"
+    );
 }
 
 /// `Idempotency-Key`: required, 1 to 255 visible ASCII characters. Its presence is also what
 /// makes a cross-site form post impossible (see `csrf`).
-fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
-    let key = headers
-        .get("idempotency-key")
-        .map(|v| v.as_bytes())
-        .unwrap_or_default();
+fn idempotency_key(headers: &HeaderMap) -> Option<String> {
+    let key = headers.get("idempotency-key")?.as_bytes();
     let valid = (1..=255).contains(&key.len()) && key.iter().all(|b| (0x21..=0x7e).contains(b));
-    if !valid {
-        return Err(ApiError::InvalidIdempotencyKey);
-    }
-    Ok(String::from_utf8_lossy(key).into_owned())
-}
-
-/// The caller's address. Behind a trusted reverse proxy, the last `X-Forwarded-For` entry
-/// (the one that proxy added; earlier ones are the client's word). Otherwise the TCP peer,
-/// as `serve` records it, or axum's `MockConnectInfo` when a test or embedding app sets one.
-fn client_ip(
-    extensions: &Extensions,
-    headers: &HeaderMap,
-    trust_forwarded_for: bool,
-) -> Option<IpAddr> {
-    if trust_forwarded_for {
-        let forwarded = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .next_back()
-            .and_then(|ip| ip.trim().parse().ok());
-        if forwarded.is_some() {
-            return forwarded;
-        }
-    }
-    extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
-        .or_else(|| {
-            extensions
-                .get::<MockConnectInfo<SocketAddr>>()
-                .map(|MockConnectInfo(addr)| addr.ip())
-        })
+    valid.then(|| String::from_utf8_lossy(key).into_owned())
 }

@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use crate::{
     AppState,
     account::AccountId,
-    audit::Entry,
     error::{ApiError, envelope},
+    record::{Entry, Kind, Outcome, Source},
 };
 
 /// Event names for an unlink: the documented one, and the one a newer docs page uses.
@@ -57,20 +57,22 @@ pub async fn handle(
         .and_then(|id| AccountId::parse(id).ok())
         .ok_or(ApiError::InvalidWebhook)?;
 
-    let entry = Entry {
-        kind: "webhook".into(),
-        request_id: crate::request_id(&headers).map(str::to_owned),
-        account_id: Some(account_id.to_string()),
-        outcome: "account_unlinked".into(),
-        source: Some(name.to_owned()),
-        ..Entry::default()
-    };
-    let first = state.audit.record(entry).await.map_err(|error| {
-        // Not 200, so Mono retries later, when the database may be back.
-        tracing::error!(%error, "could not record a webhook");
-        ApiError::AuditUnavailable
-    })?;
-    tracing::info!(account_id = %account_id, first_delivery = first.is_some(), "account unlinked at Mono");
+    let mut entry = Entry::new(Kind::Webhook, Some(Outcome::AccountUnlinked));
+    entry.request_id = crate::request_id(&headers).map(str::to_owned);
+    entry.account_id = Some(account_id.to_string());
+    entry.source = Some(Source::Webhook);
+    entry.detail = Some(name.to_owned());
+    let deadline = tokio::time::Instant::now() + state.deadline;
+    let first = state
+        .store
+        .record_webhook(&entry, deadline)
+        .await
+        .map_err(|error| {
+            // Not 200, so Mono retries later, when the database may be back.
+            tracing::error!(%error, "could not record a webhook");
+            ApiError::AuditUnavailable
+        })?;
+    tracing::info!(account_id = %account_id, first_delivery = first, "account unlinked at Mono");
     Ok(acknowledge("Received."))
 }
 

@@ -1,4 +1,5 @@
-//! `--authorize-url`: the partner's own endpoint decides, with the caller's credentials.
+//! `--authorize-url`: the partner's own endpoint decides, with the caller's credentials, and
+//! only an explicit yes with a principal lets an unlink through.
 
 mod support;
 
@@ -10,19 +11,25 @@ use std::{
 use axum::{
     Json, Router,
     body::Body,
-    http::{HeaderMap, StatusCode},
+    http::{HeaderMap, HeaderName, StatusCode, header},
     response::IntoResponse,
     routing::post,
 };
 use serde_json::{Value, json};
 use support::*;
-use unlink_proxy::authorize::HttpAuthoriser;
+use unlink_proxy::{authorize::HttpAuthoriser, record::Outcome};
 
 /// What the partner's authoriser saw: headers and body of each call.
 type Seen = Arc<Mutex<Vec<(HeaderMap, Value)>>>;
 
-/// A stand-in for the partner's endpoint that answers `status` with `body` after `delay`.
-async fn partner(status: u16, body: &'static str, delay: Duration) -> (url::Url, Seen) {
+/// A stand-in for the partner's endpoint that answers `status` with `body` (of
+/// `content_type`) after `delay`.
+async fn partner(
+    status: u16,
+    content_type: &'static str,
+    body: &'static str,
+    delay: Duration,
+) -> (url::Url, Seen) {
     let seen: Seen = Arc::default();
     let record = seen.clone();
     let app = Router::new().route(
@@ -32,7 +39,12 @@ async fn partner(status: u16, body: &'static str, delay: Duration) -> (url::Url,
             async move {
                 record.lock().unwrap().push((headers, request));
                 tokio::time::sleep(delay).await;
-                (StatusCode::from_u16(status).unwrap(), body).into_response()
+                (
+                    StatusCode::from_u16(status).unwrap(),
+                    [(header::CONTENT_TYPE, content_type)],
+                    body,
+                )
+                    .into_response()
             }
         }),
     );
@@ -42,24 +54,34 @@ async fn partner(status: u16, body: &'static str, delay: Duration) -> (url::Url,
     (url.parse().unwrap(), seen)
 }
 
-async fn app_with_authoriser(h: &mut Harness, url: url::Url) -> Router {
+async fn app_with_authoriser(h: &mut Harness, url: url::Url, forward: &[&str]) -> Router {
     let authoriser = Arc::new(HttpAuthoriser::new(url, Duration::from_millis(500)).unwrap());
-    h.app_with(move |config| config.authoriser = authoriser)
+    let forward: Vec<HeaderName> = forward.iter().map(|h| h.parse().unwrap()).collect();
+    h.app_with(move |config| {
+        config.authoriser = authoriser;
+        config.authorize_forward_headers = forward;
+    })
+    .await
 }
 
 fn with_credentials(id: &str, key: &str) -> axum::http::Request<Body> {
     unlink(id, key)
         .header("cookie", "session=abc123")
         .header("authorization", "Bearer user-token")
+        .header("x-csrf-token", "csrf-1")
+        .header("x-unrelated", "nope")
         .body(Body::empty())
         .unwrap()
 }
 
+const YES: &str = r#"{"allowed": true, "principal": "user-42"}"#;
+const JSON: &str = "application/json";
+
 #[tokio::test]
-async fn a_2xx_allows_and_names_the_principal() {
-    let (url, seen) = partner(200, r#"{"principal":"user-42"}"#, Duration::ZERO).await;
+async fn an_explicit_yes_allows_names_the_principal_and_sees_the_chosen_headers() {
+    let (url, seen) = partner(200, JSON, YES, Duration::ZERO).await;
     let mut h = harness(&[]).await;
-    let app = app_with_authoriser(&mut h, url).await;
+    let app = app_with_authoriser(&mut h, url, &["x-csrf-token"]).await;
     let answer = send(&app, with_credentials(OWNED, "k")).await;
     assert_eq!(answer.status, 200);
     assert_eq!(h.rows().await[0].principal.as_deref(), Some("user-42"));
@@ -68,35 +90,69 @@ async fn a_2xx_allows_and_names_the_principal() {
     let (headers, body) = &seen[0];
     assert_eq!(headers["cookie"], "session=abc123");
     assert_eq!(headers["authorization"], "Bearer user-token");
+    assert_eq!(headers["x-csrf-token"], "csrf-1");
+    assert!(headers.get("x-unrelated").is_none(), "only chosen headers");
+    assert!(headers.get("mono-sec-key").is_none());
     assert_eq!(body, &json!({ "account_id": OWNED }));
 }
 
 #[tokio::test]
-async fn a_2xx_without_a_principal_still_allows() {
-    let (url, _) = partner(204, "", Duration::ZERO).await;
-    let mut h = harness(&[]).await;
-    let app = app_with_authoriser(&mut h, url).await;
-    assert_eq!(send(&app, with_credentials(OWNED, "k")).await.status, 200);
-    assert_eq!(h.rows().await[0].principal, None);
-}
-
-#[tokio::test]
-async fn anything_else_denies_without_calling_mono() {
-    for (status, delay) in [
-        (403, Duration::ZERO),
-        (401, Duration::ZERO),
-        (500, Duration::ZERO),
-        (302, Duration::ZERO),
+async fn anything_but_an_explicit_yes_denies_without_calling_mono() {
+    let cases: &[(u16, &str, &str, Duration)] = &[
+        (
+            200,
+            JSON,
+            r#"{"allowed": false, "principal": "user-42"}"#,
+            Duration::ZERO,
+        ),
+        (200, JSON, r#"{"principal": "user-42"}"#, Duration::ZERO),
+        (200, JSON, r#"{"allowed": true}"#, Duration::ZERO),
+        (
+            200,
+            JSON,
+            r#"{"allowed": true, "principal": ""}"#,
+            Duration::ZERO,
+        ),
+        (
+            200,
+            JSON,
+            r#"{"allowed": true, "principal": 42}"#,
+            Duration::ZERO,
+        ),
+        (
+            200,
+            JSON,
+            r#"{"allowed": "true", "principal": "user-42"}"#,
+            Duration::ZERO,
+        ),
+        // An SPA's catch-all route answering its login page.
+        (
+            200,
+            "text/html",
+            "<!doctype html><title>Please log in</title>",
+            Duration::ZERO,
+        ),
+        (200, JSON, "", Duration::ZERO),
+        (204, JSON, "", Duration::ZERO),
+        (201, JSON, YES, Duration::ZERO),
+        (403, JSON, YES, Duration::ZERO),
+        (401, JSON, YES, Duration::ZERO),
+        (500, JSON, YES, Duration::ZERO),
+        (302, JSON, YES, Duration::ZERO),
         // Too slow: the proxy waits 500 ms.
-        (200, Duration::from_millis(1500)),
-    ] {
-        let (url, _) = partner(status, r#"{"principal":"x"}"#, delay).await;
+        (200, JSON, YES, Duration::from_millis(1500)),
+    ];
+    for &(status, content_type, body, delay) in cases {
+        let (url, _) = partner(status, content_type, body, delay).await;
         let mut h = harness(&[]).await;
-        let app = app_with_authoriser(&mut h, url).await;
+        let app = app_with_authoriser(&mut h, url, &[]).await;
         let answer = send(&app, with_credentials(OWNED, "k")).await;
-        assert_eq!(answer.status, 403, "{status} after {delay:?}");
+        assert_eq!(answer.status, 403, "{status} {body:?} after {delay:?}");
         assert_eq!(answer.code(), "forbidden");
         assert_eq!(h.fake.total_calls(), 0);
+        let row = &h.rows().await[0];
+        assert_eq!(row.outcome, Some(Outcome::Forbidden));
+        assert_eq!(row.principal, None);
     }
 }
 
@@ -106,7 +162,25 @@ async fn an_unreachable_authoriser_denies() {
     let url = format!("http://{}/can-unlink", unused.local_addr().unwrap());
     drop(unused);
     let mut h = harness(&[]).await;
-    let app = app_with_authoriser(&mut h, url.parse().unwrap()).await;
+    let app = app_with_authoriser(&mut h, url.parse().unwrap(), &[]).await;
     assert_eq!(send(&app, with_credentials(OWNED, "k")).await.status, 403);
     assert_eq!(h.fake.total_calls(), 0);
+}
+
+#[tokio::test]
+async fn the_per_user_limit_always_applies() {
+    let (url, _) = partner(200, JSON, YES, Duration::ZERO).await;
+    let mut h = harness(&[]).await;
+    let app = app_with_authoriser(&mut h, url, &[]).await;
+    // The default: 10 a minute for user-42, on any accounts.
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        statuses.push(
+            send(&app, with_credentials(OWNED, &format!("k{i}")))
+                .await
+                .status,
+        );
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 10);
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 2);
 }

@@ -1,14 +1,20 @@
 //! The `unlink-proxy` binary: start-up refusals, `--help`, the `audit` subcommand, log
-//! formats, and a clean stop on SIGTERM.
+//! formats, a clean stop on SIGTERM, and what a `kill -9` leaves behind.
 
 use std::{
     io::{BufRead, BufReader},
     path::Path,
     process::{Child, Command, Output, Stdio},
-    time::Duration,
+    sync::Arc,
+    time::{Duration, Instant},
 };
 
-use unlink_proxy::audit::{AuditLog, Entry};
+use unlink_proxy::{
+    SqliteStore,
+    fake_mono::FakeMono,
+    record::{Entry, Kind, Outcome},
+    store::Store,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_unlink-proxy");
 const LIVE_KEY: &str = "live_sk_k33pth1ssecretplease";
@@ -17,6 +23,8 @@ fn proxy() -> Command {
     let mut command = Command::new(BIN);
     command
         .env_remove("MONO_SEC_KEY")
+        .env_remove("MONO_SEC_KEY_FILE")
+        .env_remove("MONO_BASE_URL")
         .env_remove("MONO_WEBHOOK_SECRET")
         .env_remove("UNLINK_AUTHORIZE_URL")
         .env("RUST_LOG", "info");
@@ -75,6 +83,63 @@ fn a_public_key_is_refused_without_being_echoed() {
 }
 
 #[test]
+fn no_key_and_no_fake_mono_is_refused_naming_the_key() {
+    let (ok, _, stderr) = run(proxy().args(["--authorize-url", "http://127.0.0.1:9/can"]));
+    assert!(!ok);
+    assert!(
+        stderr.contains("no Mono secret key: set MONO_SEC_KEY"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--fake-mono"), "{stderr}");
+}
+
+#[test]
+fn an_empty_key_is_an_error_not_a_demo() {
+    for empty in ["", "   ", "\n"] {
+        let (ok, _, stderr) = run(proxy()
+            .env("MONO_SEC_KEY", empty)
+            .args(["--authorize-url", "http://127.0.0.1:9/can"])
+            .args(["--mono-base-url", "http://127.0.0.1:9"]));
+        assert!(!ok, "{empty:?}");
+        assert!(
+            stderr.contains("the Mono secret key is empty"),
+            "{empty:?}: {stderr}"
+        );
+        assert!(!stderr.contains("FAKE MONO"), "{stderr}");
+    }
+}
+
+#[test]
+fn the_fake_mono_refuses_anything_that_means_a_real_one() {
+    for (args, env, named) in [
+        (
+            &["--authorize-url", "http://127.0.0.1:9/can"][..],
+            None,
+            "--authorize-url",
+        ),
+        (
+            &["--mono-base-url", "http://127.0.0.1:9"][..],
+            None,
+            "--mono-base-url",
+        ),
+        (&[][..], Some(LIVE_KEY), "a Mono secret key"),
+    ] {
+        let mut command = proxy();
+        command.arg("--fake-mono").args(args);
+        if let Some(key) = env {
+            command.env("MONO_SEC_KEY", key);
+        }
+        let (ok, stdout, stderr) = run(&mut command);
+        assert!(!ok, "{args:?}");
+        assert!(
+            stderr.contains(&format!("--fake-mono cannot be combined with {named}")),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("k33pth1s") && !stdout.contains("k33pth1s"));
+    }
+}
+
+#[test]
 fn a_real_key_without_an_authoriser_is_refused() {
     let (ok, stdout, stderr) = run(proxy().env("MONO_SEC_KEY", LIVE_KEY));
     assert!(!ok);
@@ -105,6 +170,7 @@ fn a_corrupt_audit_database_is_a_clear_error() {
     let garbage = "not a database ".repeat(100);
     std::fs::write(&db, &garbage).unwrap();
     let (ok, _, stderr) = run(proxy()
+        .arg("--fake-mono")
         .arg("--audit-db")
         .arg(&db)
         .arg("--listen")
@@ -233,9 +299,14 @@ fn sigterm_lets_an_unlink_in_flight_finish_and_land_in_the_audit() {
         .arg(&db)
         .args(["--account", "60770aa8c5878a2af69ed849"]));
     assert!(ok, "{stderr}");
-    let row: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
-    assert_eq!(row["outcome"], "unlinked");
-    assert_eq!(row["principal"], "demo-user");
+    let rows: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    assert_eq!(rows[0]["kind"], "intent");
+    assert_eq!(rows[1]["outcome"], "unlinked");
+    assert_eq!(rows[1]["principal"], "demo-user");
 }
 
 fn kill(child: &Child, signal: &str) {
@@ -256,20 +327,18 @@ fn audit_prints_json_lines_filtered_by_account_and_time() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let log = AuditLog::open(&db).unwrap();
+        let store = SqliteStore::open(&db).unwrap();
         for (account, outcome) in [
-            ("acc-1", "unlinked"),
-            ("acc-2", "forbidden"),
-            ("acc-1", "already_unlinked"),
+            ("acc-1", Outcome::Unlinked),
+            ("acc-2", Outcome::Forbidden),
+            ("acc-1", Outcome::AlreadyUnlinked),
         ] {
-            log.record(Entry {
-                kind: "unlink".into(),
-                account_id: Some(account.into()),
-                outcome: outcome.into(),
-                ..Entry::default()
-            })
-            .await
-            .unwrap();
+            let mut entry = Entry::new(Kind::Unlink, Some(outcome));
+            entry.account_id = Some(account.into());
+            store
+                .record(&entry, tokio::time::Instant::now() + Duration::from_secs(5))
+                .await
+                .unwrap();
         }
     });
     let audit = |args: &[&str]| {
@@ -291,4 +360,192 @@ fn audit_prints_json_lines_filtered_by_account_and_time() {
     let (ok, _, stderr) = run(proxy().args(["audit", "--since", "last tuesday"]));
     assert!(!ok);
     assert!(stderr.contains("neither an RFC 3339 time"), "{stderr}");
+}
+
+#[test]
+fn audit_of_a_missing_file_fails_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("typo.sqlite3");
+    let (ok, stdout, stderr) = run(proxy().arg("audit").arg("--audit-db").arg(&typo));
+    assert!(!ok);
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("does not exist (check --audit-db)"),
+        "{stderr}"
+    );
+    assert!(!typo.exists(), "no empty trail was created");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_new_audit_database_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.sqlite3");
+    let files = static_dir();
+    let (child, _) = start_demo(&db, files.path(), &[]);
+    kill(&child, "TERM");
+    child.wait_with_output().unwrap();
+    for file in [db.clone(), dir.path().join("a.sqlite3-wal")] {
+        if file.exists() {
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", file.display());
+        }
+    }
+}
+
+// kill -9 ---------------------------------------------------------------------------------
+
+const TEST_KEY: &str = "test_sk_killnineloadtest000";
+
+/// A partner authoriser that says yes to everything, as user-42, on loopback.
+async fn yes_authoriser() -> String {
+    use axum::{Json, Router, routing::post};
+    let app = Router::new().route(
+        "/can-unlink",
+        post(|| async { Json(serde_json::json!({ "allowed": true, "principal": "user-42" })) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/can-unlink", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+/// Starts the proxy against a real (here: fake, but separate) Mono and returns it with the
+/// address it logged.
+fn start_live(db: &Path, mono: &str, authoriser: &str) -> (Child, String) {
+    let mut child = proxy()
+        .env("MONO_SEC_KEY", TEST_KEY)
+        .args(["--listen", "127.0.0.1:0", "--mono-base-url", mono])
+        .args(["--authorize-url", authoriser])
+        .args([
+            "--rate-limit-per-minute",
+            "1000",
+            "--ip-rate-limit-per-minute",
+            "1000",
+        ])
+        .arg("--audit-db")
+        .arg(db)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let url = loop {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "the proxy exited");
+        if let Some(at) = line.find("listening on ") {
+            break line[at + "listening on ".len()..].trim().to_owned();
+        }
+    };
+    // Keep draining its log so it never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    (child, url)
+}
+
+#[test]
+fn kill_nine_mid_load_loses_no_record_and_start_up_marks_the_unknown() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let accounts: Vec<String> = (0..20).map(|i| format!("acc{i:02}")).collect();
+    let mut fake = FakeMono::new(TEST_KEY).with_fault("*", "latency:500".parse().unwrap());
+    for id in &accounts {
+        fake = fake.with_account(id);
+    }
+    let fake = Arc::new(fake);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.sqlite3");
+    let (mono, authoriser) = runtime.block_on(async {
+        let addr = fake.clone().spawn().await.unwrap();
+        (format!("http://{addr}"), yes_authoriser().await)
+    });
+
+    let (mut child, url) = start_live(&db, &mono, &authoriser);
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let requests: Vec<_> = accounts
+            .iter()
+            .map(|id| {
+                let request = client
+                    .post(format!("{url}/api/mono/accounts/{id}/unlink"))
+                    .header("idempotency-key", format!("key-{id}"))
+                    .send();
+                tokio::spawn(request)
+            })
+            .collect();
+        // Every unlink is waiting on Mono's half-second answer...
+        let started = Instant::now();
+        while fake.total_calls() < 20 {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{} calls",
+                fake.total_calls()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // ...when the process dies without warning.
+        kill(&child, "KILL");
+        for request in requests {
+            assert!(request.await.unwrap().is_err(), "nobody got an answer");
+        }
+    });
+    child.wait().unwrap();
+
+    // Every call Mono received has its intent on disk.
+    let audit = |args: &[&str]| -> Vec<serde_json::Value> {
+        let (ok, stdout, stderr) = run(proxy().arg("audit").arg("--audit-db").arg(&db).args(args));
+        assert!(ok, "{stderr}");
+        stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let intents: Vec<String> = audit(&[])
+        .iter()
+        .filter(|row| row["kind"] == "intent")
+        .map(|row| row["account_id"].as_str().unwrap().to_owned())
+        .collect();
+    for id in &accounts {
+        assert_eq!(fake.calls(id), 1);
+        assert!(
+            intents.contains(id),
+            "no intent for {id}, which Mono was asked to unlink"
+        );
+    }
+    assert_eq!(
+        audit(&["--unresolved"]).len(),
+        20,
+        "listed before the restart too"
+    );
+
+    // Restart on the same file: start-up marks each one, and they stay listed as unresolved.
+    let (child, _) = start_live(&db, &mono, &authoriser);
+    kill(&child, "TERM");
+    let mut child = child;
+    assert!(child.wait().unwrap().success());
+    let rows = audit(&[]);
+    let marked = rows
+        .iter()
+        .filter(|row| row["outcome"] == "outcome_unknown" && row["source"] == "recovery")
+        .count();
+    assert_eq!(marked, 20);
+    let unresolved = audit(&["--unresolved"]);
+    assert_eq!(unresolved.len(), 20);
+    assert!(unresolved.iter().all(|row| row["kind"] == "intent"));
+}
+
+#[test]
+fn the_readmes_authoriser_is_the_compiled_example() {
+    let readme = include_str!("../../README.md");
+    let example = include_str!("../examples/authoriser.rs");
+    let start = example.find("// POST /internal/can-unlink").unwrap();
+    let end = start + example[start..].find("\n}\n").unwrap() + 2;
+    assert!(
+        readme.contains(&example[start..end]),
+        "README's axum authoriser differs from proxy/examples/authoriser.rs"
+    );
 }

@@ -3,7 +3,6 @@
 
 mod support;
 
-use axum::body::Body;
 use support::*;
 
 #[tokio::test]
@@ -11,7 +10,7 @@ async fn the_secret_never_reaches_a_log_line() {
     let logs = Logs::default();
     let _guard = logs.capture();
     let mut h = harness(&[(OWNED_2, "503x1")]).await;
-    let app = h.app();
+    let app = h.app().await;
     for (id, key) in [
         (OWNED, "a"),
         (OWNED, "b"),
@@ -19,7 +18,7 @@ async fn the_secret_never_reaches_a_log_line() {
         (NOT_OWNED, "d"),
         ("../x", "e"),
     ] {
-        send(&app, unlink(id, key).body(Body::empty()).unwrap()).await;
+        send(&app, post_unlink(id, key)).await;
     }
     let text = logs.text();
     assert!(

@@ -1,25 +1,31 @@
 //! Every rule of the unlink and webhook routes, through the router with `oneshot`. Mono is
-//! the fake, on loopback; the tests count the calls that reach it.
+//! the fake, on loopback; the tests count the calls that reach it and read the record.
 
 mod support;
 
-use std::num::NonZeroU32;
+use std::{num::NonZeroU32, time::Duration};
 
 use axum::{body::Body, http::Request};
 use futures::future::join_all;
 use serde_json::json;
 use support::*;
 use unlink_proxy::{
-    mono::MonoApi,
-    ratelimit::RateLimits,
-    secret::{SecretKey, SharedSecret},
+    MonoApi, Principal, RateLimits, SecretKey, SharedSecret, authoriser_fn,
+    record::{Kind, Outcome, Source},
 };
 
+fn limits(per_principal: u32, per_address: u32) -> RateLimits {
+    RateLimits {
+        per_principal: NonZeroU32::new(per_principal).unwrap(),
+        per_address: NonZeroU32::new(per_address).unwrap(),
+    }
+}
+
 #[tokio::test]
-async fn unlinks_an_owned_account_and_audits_it() {
+async fn an_unlink_writes_its_intent_then_its_outcome() {
     let mut h = harness(&[]).await;
-    let app = h.app();
-    let answer = send(&app, unlink(OWNED, "key-1").body(Body::empty()).unwrap()).await;
+    let app = h.app().await;
+    let answer = send(&app, post_unlink(OWNED, "key-1")).await;
 
     assert_eq!(answer.status, 200);
     assert_eq!(answer.body["status"], "successful");
@@ -31,94 +37,162 @@ async fn unlinks_an_owned_account_and_audits_it() {
     assert!(!h.fake.is_linked(OWNED));
 
     let rows = h.rows().await;
-    assert_eq!(rows.len(), 1);
-    let row = &rows[0];
-    assert_eq!(row.kind, "unlink");
-    assert_eq!(row.outcome, "unlinked");
-    assert_eq!(row.account_id.as_deref(), Some(OWNED));
-    assert_eq!(row.principal.as_deref(), Some("demo-user"));
-    assert_eq!(row.idempotency_key.as_deref(), Some("key-1"));
-    assert_eq!(row.client_ip.as_deref(), Some("192.0.2.7"));
-    assert_eq!(row.source.as_deref(), Some("upstream"));
-    assert_eq!(row.upstream_status, Some(200));
-    assert_eq!(row.attempts, 1);
-    assert!(row.latency_ms.is_some());
-    assert_eq!(
-        row.request_id.as_deref(),
-        answer.headers["x-request-id"].to_str().ok()
-    );
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    let (intent, outcome) = (&rows[0], &rows[1]);
+    assert_eq!(intent.kind, Kind::Intent);
+    assert_eq!(intent.outcome, None);
+    assert_eq!(intent.account_id.as_deref(), Some(OWNED));
+    assert_eq!(intent.principal.as_deref(), Some("demo-user"));
+    assert_eq!(intent.idempotency_key.as_deref(), Some("key-1"));
+    assert_eq!(intent.client_ip.as_deref(), Some("192.0.2.7"));
+    let request_id = answer.headers["x-request-id"].to_str().unwrap();
+    assert_eq!(intent.request_id.as_deref(), Some(request_id));
+
+    assert_eq!(outcome.kind, Kind::Unlink);
+    assert_eq!(outcome.intent_id, Some(intent.id));
+    assert_eq!(outcome.outcome, Some(Outcome::Unlinked));
+    assert_eq!(outcome.source, Some(Source::Upstream));
+    assert_eq!(outcome.upstream_status, Some(200));
+    assert_eq!(outcome.attempts, 1);
+    assert!(outcome.latency_ms.is_some());
+    assert_eq!(outcome.request_id.as_deref(), Some(request_id));
 }
 
 #[tokio::test]
 async fn a_second_unlink_reports_already_unlinked() {
     let mut h = harness(&[]).await;
-    let app = h.app();
-    send(&app, unlink(OWNED, "k1").body(Body::empty()).unwrap()).await;
-    let again = send(&app, unlink(OWNED, "k2").body(Body::empty()).unwrap()).await;
+    let app = h.app().await;
+    send(&app, post_unlink(OWNED, "k1")).await;
+    let again = send(&app, post_unlink(OWNED, "k2")).await;
     assert_eq!(again.status, 200);
     assert_eq!(again.body["data"]["already_unlinked"], true);
     assert_eq!(h.fake.calls(OWNED), 2, "Mono was asked, and said 404");
-    assert_eq!(h.rows().await[1].outcome, "already_unlinked");
-    assert_eq!(h.rows().await[1].upstream_status, Some(404));
+    let outcomes = h.rows_of(Kind::Unlink).await;
+    assert_eq!(outcomes[1].outcome, Some(Outcome::AlreadyUnlinked));
+    assert_eq!(outcomes[1].upstream_status, Some(404));
 }
 
 #[tokio::test]
 async fn a_repeated_key_replays_without_calling_mono() {
     let mut h = harness(&[]).await;
-    let app = h.app();
-    let first = send(&app, unlink(OWNED, "same").body(Body::empty()).unwrap()).await;
-    let replay = send(&app, unlink(OWNED, "same").body(Body::empty()).unwrap()).await;
-    assert_eq!(first.body["data"], replay.body["data"]);
+    let app = h.app().await;
+    let first = send(&app, post_unlink(OWNED, "same")).await;
+    let replay = send(&app, post_unlink(OWNED, "same")).await;
+    assert_eq!(first.data(), replay.data());
     assert_eq!(replay.body["data"]["already_unlinked"], false);
     assert_eq!(h.fake.calls(OWNED), 1);
-    let rows = h.rows().await;
-    assert_eq!(rows[1].source.as_deref(), Some("replay"));
-    assert_eq!(rows[1].attempts, 0);
+    let outcomes = h.rows_of(Kind::Unlink).await;
+    assert_eq!(outcomes[1].source, Some(Source::Replay));
+    assert_eq!(outcomes[1].attempts, 0);
+    assert_eq!(
+        h.rows_of(Kind::Intent).await.len(),
+        1,
+        "a replay is no new intent"
+    );
 }
 
 #[tokio::test]
-async fn a_key_reused_for_another_account_is_refused() {
+async fn a_key_used_for_another_account_is_refused_and_never_blocks_its_owner() {
     let mut h = harness(&[]).await;
-    let app = h.app();
-    send(&app, unlink(OWNED, "shared").body(Body::empty()).unwrap()).await;
-    let answer = send(&app, unlink(OWNED_2, "shared").body(Body::empty()).unwrap()).await;
-    assert_eq!(answer.status, 422);
-    assert_eq!(answer.code(), "idempotency_key_reused");
+    let app = h.app().await;
+    assert_eq!(send(&app, post_unlink(OWNED, "shared")).await.status, 200);
+    let reused = send(&app, post_unlink(OWNED_2, "shared")).await;
+    assert_eq!(reused.status, 422);
+    assert_eq!(reused.code(), "idempotency_key_reused");
     assert_eq!(h.fake.calls(OWNED_2), 0);
     assert!(h.fake.is_linked(OWNED_2));
+    // The owner's retry still replays its own outcome.
+    let retry = send(&app, post_unlink(OWNED, "shared")).await;
+    assert_eq!(retry.status, 200);
+    assert_eq!(retry.body["data"]["already_unlinked"], false);
+    assert_eq!(h.fake.calls(OWNED), 1);
+}
+
+/// Alice and Bob share the account `OWNED` (a joint account), told apart by their cookie.
+fn joint_owners() -> std::sync::Arc<dyn unlink_proxy::Authoriser> {
+    authoriser_fn(|request| {
+        let user = request
+            .cookie()
+            .and_then(|c| c.strip_prefix("user="))
+            .map(str::to_owned);
+        async move {
+            match user {
+                Some(user) => Principal::new(user),
+                None => Err(unlink_proxy::Denied("no session".into())),
+            }
+        }
+    })
+}
+
+fn as_user(id: &str, key: &str, user: &str) -> Request<Body> {
+    unlink(id, key)
+        .header("cookie", format!("user={user}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_key_used_by_another_user_is_refused_and_never_blocks_its_owner() {
+    let mut h = harness(&[]).await;
+    let app = h.app_with(|c| c.authoriser = joint_owners()).await;
+    assert_eq!(send(&app, as_user(OWNED, "k", "alice")).await.status, 200);
+    let bob = send(&app, as_user(OWNED, "k", "bob")).await;
+    assert_eq!(bob.status, 422);
+    assert_eq!(bob.code(), "idempotency_key_reused");
+    assert_eq!(send(&app, as_user(OWNED, "k", "alice")).await.status, 200);
+    assert_eq!(h.fake.calls(OWNED), 1);
+}
+
+#[tokio::test]
+async fn requests_refused_before_authorisation_never_consume_a_key() {
+    let mut h = harness(&[]).await;
+    let app = h.app_with(|c| c.authoriser = joint_owners()).await;
+    // Mallory knows Alice's key: cross-site, unauthenticated and not-owned attempts.
+    let cross_site = unlink(OWNED_2, "alices-key")
+        .header("origin", "https://evil.example")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&app, cross_site).await.status, 403);
+    assert_eq!(
+        send(&app, post_unlink(OWNED_2, "alices-key")).await.status,
+        403
+    );
+    // Alice's own request with her key goes through.
+    let alice = send(&app, as_user(OWNED, "alices-key", "alice")).await;
+    assert_eq!(alice.status, 200);
 }
 
 #[tokio::test]
 async fn a_failed_attempt_is_retried_with_the_same_key() {
     let mut h = harness(&[(OWNED, "500x1")]).await;
-    let app = h.app();
-    let failed = send(&app, unlink(OWNED, "retry").body(Body::empty()).unwrap()).await;
+    let app = h.app().await;
+    let failed = send(&app, post_unlink(OWNED, "retry")).await;
     assert_eq!(failed.status, 502);
-    let retried = send(&app, unlink(OWNED, "retry").body(Body::empty()).unwrap()).await;
+    let retried = send(&app, post_unlink(OWNED, "retry")).await;
     assert_eq!(retried.status, 200, "transient failures are not replayed");
     assert_eq!(h.fake.calls(OWNED), 2);
+    assert_eq!(h.rows_of(Kind::Intent).await.len(), 2);
 }
 
 #[tokio::test]
-async fn invalid_ids_get_400_and_no_upstream_call() {
+async fn invalid_ids_get_400_no_upstream_call_and_no_row() {
     let mut h = harness(&[]).await;
-    let app = h.app();
-    let long = "a".repeat(65);
+    let app = h.app().await;
     let paths = [
-        "../x".to_owned(),
-        "..".to_owned(),
-        "a%2Fb".to_owned(),
-        "%2E%2E%2Fadmin".to_owned(),
-        long,
-        "%C3%A9t%C3%A9".to_owned(),
-        "é".to_owned(),
-        String::new(),
-        "a%00b".to_owned(),
-        "%FF".to_owned(),
-        "a%20b".to_owned(),
-        "a.b".to_owned(),
+        "../x",
+        "..",
+        "a%2Fb",
+        "%2E%2E%2Fadmin",
+        &"a".repeat(65),
+        "%C3%A9t%C3%A9",
+        "é",
+        "",
+        "a%00b",
+        "%FF",
+        "a%20b",
+        "a.b",
     ];
-    for id in &paths {
+    for id in paths {
         let uri = format!("/api/mono/accounts/{id}/unlink");
         let Ok(request) = Request::post(&uri)
             .header("host", HOST)
@@ -136,17 +210,13 @@ async fn invalid_ids_get_400_and_no_upstream_call() {
         );
     }
     assert_eq!(h.fake.total_calls(), 0);
-    let rows = h.rows().await;
-    assert!(
-        rows.iter()
-            .all(|r| r.outcome == "invalid_account_id" && r.account_id.is_none())
-    );
+    assert!(h.rows().await.is_empty(), "anyone can send these: no rows");
 }
 
 #[tokio::test]
 async fn the_idempotency_key_is_required_and_bounded() {
     let mut h = harness(&[]).await;
-    let app = h.app();
+    let app = h.app().await;
     let no_key = Request::post(format!("/api/mono/accounts/{OWNED}/unlink"))
         .header("host", HOST)
         .body(Body::empty())
@@ -154,28 +224,26 @@ async fn the_idempotency_key_is_required_and_bounded() {
     let long = "k".repeat(256);
     for request in [
         no_key,
-        unlink(OWNED, "").body(Body::empty()).unwrap(),
-        unlink(OWNED, &long).body(Body::empty()).unwrap(),
-        unlink(OWNED, "has space").body(Body::empty()).unwrap(),
+        post_unlink(OWNED, ""),
+        post_unlink(OWNED, &long),
+        post_unlink(OWNED, "has space"),
     ] {
         let answer = send(&app, request).await;
         assert_eq!(answer.status, 400);
         assert_eq!(answer.code(), "invalid_idempotency_key");
     }
+    assert!(h.rows().await.is_empty());
     let max = "k".repeat(255);
-    assert_eq!(
-        send(&app, unlink(OWNED, &max).body(Body::empty()).unwrap())
-            .await
-            .status,
-        200
-    );
+    assert_eq!(send(&app, post_unlink(OWNED, &max)).await.status, 200);
     assert_eq!(h.fake.total_calls(), 1);
 }
 
 #[tokio::test]
 async fn cross_site_requests_are_refused() {
     let mut h = harness(&[]).await;
-    let app = h.app_with(|c| c.allowed_origins = vec!["https://app.partner.example".into()]);
+    let app = h
+        .app_with(|c| c.allowed_origins = vec!["https://app.partner.example".into()])
+        .await;
     let refused = [
         unlink(OWNED, "a").header("origin", "https://evil.example"),
         unlink(OWNED, "b").header("origin", "null"),
@@ -190,6 +258,7 @@ async fn cross_site_requests_are_refused() {
         assert_eq!(answer.code(), "forbidden");
     }
     assert_eq!(h.fake.total_calls(), 0);
+    assert!(h.rows().await.is_empty());
 
     let same_origin = unlink(OWNED, "e")
         .header("origin", "http://partner.test")
@@ -215,7 +284,9 @@ async fn cross_site_requests_are_refused() {
 #[tokio::test]
 async fn cors_preflight_answers_only_allowed_origins() {
     let mut h = harness(&[]).await;
-    let app = h.app_with(|c| c.allowed_origins = vec!["https://app.partner.example".into()]);
+    let app = h
+        .app_with(|c| c.allowed_origins = vec!["https://app.partner.example".into()])
+        .await;
     let preflight = |origin: &str| {
         Request::options(format!("/api/mono/accounts/{OWNED}/unlink"))
             .header("host", HOST)
@@ -241,30 +312,33 @@ async fn cors_preflight_answers_only_allowed_origins() {
 }
 
 #[tokio::test]
-async fn accounts_the_user_does_not_own_are_refused() {
+async fn accounts_the_user_does_not_own_are_refused_on_record() {
     let mut h = harness(&[]).await;
-    let app = h.app();
-    let answer = send(&app, unlink(NOT_OWNED, "k").body(Body::empty()).unwrap()).await;
+    let app = h.app().await;
+    let answer = send(&app, post_unlink(NOT_OWNED, "k")).await;
     assert_eq!(answer.status, 403);
     assert_eq!(answer.code(), "forbidden");
     assert_eq!(h.fake.calls(NOT_OWNED), 0);
     assert!(h.fake.is_linked(NOT_OWNED));
-    assert_eq!(h.rows().await[0].outcome, "forbidden");
+    let rows = h.rows().await;
+    assert_eq!(
+        rows.len(),
+        1,
+        "no intent: Mono was never going to be called"
+    );
+    assert_eq!(rows[0].outcome, Some(Outcome::Forbidden));
+    assert_eq!(rows[0].source, Some(Source::Proxy));
+    assert_eq!(rows[0].account_id.as_deref(), Some(NOT_OWNED));
 }
 
 #[tokio::test]
 async fn users_and_addresses_are_rate_limited() {
     let mut h = harness(&[]).await;
-    let app = h.app_with(|c| {
-        c.rate_limits = RateLimits {
-            per_principal: NonZeroU32::new(2).unwrap(),
-            per_ip: NonZeroU32::new(100).unwrap(),
-        }
-    });
+    let app = h.app_with(|c| c.rate_limits = limits(2, 100)).await;
     for key in ["1", "2"] {
-        send(&app, unlink(OWNED, key).body(Body::empty()).unwrap()).await;
+        send(&app, post_unlink(OWNED, key)).await;
     }
-    let limited = send(&app, unlink(OWNED_2, "3").body(Body::empty()).unwrap()).await;
+    let limited = send(&app, post_unlink(OWNED_2, "3")).await;
     assert_eq!(limited.status, 429);
     assert_eq!(limited.code(), "rate_limited");
     let wait: u64 = limited.headers["retry-after"]
@@ -274,35 +348,38 @@ async fn users_and_addresses_are_rate_limited() {
         .unwrap();
     assert!((1..=30).contains(&wait), "{wait}");
     assert_eq!(h.fake.calls(OWNED_2), 0);
+    let last = h.rows().await.pop().unwrap();
+    assert_eq!(last.outcome, Some(Outcome::RateLimited));
+    assert_eq!(last.principal.as_deref(), Some("demo-user"));
 
     let mut h = harness(&[]).await;
-    let app = h.app_with(|c| {
-        c.rate_limits = RateLimits {
-            per_principal: NonZeroU32::new(100).unwrap(),
-            per_ip: NonZeroU32::new(1).unwrap(),
-        }
-    });
-    send(&app, unlink(OWNED, "1").body(Body::empty()).unwrap()).await;
-    let limited = send(&app, unlink(OWNED_2, "2").body(Body::empty()).unwrap()).await;
+    let app = h.app_with(|c| c.rate_limits = limits(100, 1)).await;
+    send(&app, post_unlink(OWNED, "1")).await;
+    let limited = send(&app, post_unlink(OWNED_2, "2")).await;
     assert_eq!(limited.status, 429);
     assert_eq!(h.fake.total_calls(), 1);
+    assert_eq!(
+        h.rows().await.len(),
+        2,
+        "the address limit comes before authorisation: no row"
+    );
 }
 
 #[tokio::test]
 async fn forwarded_addresses_count_only_when_trusted() {
     let forwarded = |key: &str| {
         unlink(OWNED, key)
-            .header("x-forwarded-for", "203.0.113.9, 198.51.100.4")
+            .header("x-forwarded-for", "203.0.113.9, 198.51.100.4:4711")
             .body(Body::empty())
             .unwrap()
     };
     let mut h = harness(&[]).await;
-    let app = h.app();
+    let app = h.app().await;
     send(&app, forwarded("a")).await;
-    let app = h.app_with(|c| c.trust_forwarded_for = true);
+    let app = h.app_with(|c| c.trust_forwarded_for = true).await;
     send(&app, forwarded("b")).await;
     let ips: Vec<_> = h
-        .rows()
+        .rows_of(Kind::Intent)
         .await
         .into_iter()
         .map(|r| r.client_ip.unwrap())
@@ -313,39 +390,73 @@ async fn forwarded_addresses_count_only_when_trusted() {
 #[tokio::test]
 async fn concurrent_unlinks_of_one_account_share_one_call() {
     let mut h = harness(&[(OWNED, "latency:300")]).await;
-    let app = h.app();
-    let requests = (0..5).map(|i| {
-        let app = app.clone();
-        async move {
-            send(
-                &app,
-                unlink(OWNED, &format!("k{i}")).body(Body::empty()).unwrap(),
-            )
-            .await
-        }
-    });
+    let app = h.app().await;
+    let requests = (0..5).map(|i| send(&app, post_unlink(OWNED, &format!("k{i}"))));
     let answers = join_all(requests).await;
     for answer in &answers {
         assert_eq!(answer.status, 200);
         assert_eq!(answer.body["data"]["already_unlinked"], false);
     }
     assert_eq!(h.fake.calls(OWNED), 1);
-    let rows = h.rows().await;
-    let sources: Vec<_> = rows.iter().filter_map(|r| r.source.as_deref()).collect();
-    assert_eq!(sources.iter().filter(|s| **s == "upstream").count(), 1);
-    assert_eq!(sources.iter().filter(|s| **s == "shared").count(), 4);
+    assert_eq!(h.rows_of(Kind::Intent).await.len(), 1);
+    let sources: Vec<_> = h
+        .rows_of(Kind::Unlink)
+        .await
+        .iter()
+        .map(|r| r.source.unwrap())
+        .collect();
+    assert_eq!(
+        sources.iter().filter(|s| **s == Source::Upstream).count(),
+        1
+    );
+    assert_eq!(sources.iter().filter(|s| **s == Source::Shared).count(), 4);
+}
+
+#[tokio::test]
+async fn concurrent_requests_with_one_key_share_one_call_and_one_answer() {
+    // A zero-latency Mono: the leader's outcome lands while others are still arriving.
+    let mut h = harness(&[]).await;
+    let app = h.app_with(|c| c.rate_limits = limits(10_000, 10_000)).await;
+    for round in 0..20 {
+        let key = format!("round-{round}");
+        let answers = join_all((0..50).map(|_| send(&app, post_unlink(OWNED, &key)))).await;
+        let first = &answers[0];
+        assert_eq!(first.status, 200, "{round}: {first:?}");
+        for answer in &answers {
+            assert_eq!(answer.status, first.status, "round {round}");
+            assert_eq!(answer.data(), first.data(), "round {round}");
+        }
+        assert_eq!(
+            h.fake.calls(OWNED),
+            round + 1,
+            "one Mono call in round {round}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn one_key_for_two_accounts_at_once_unlinks_one() {
+    let mut h = harness(&[(OWNED, "latency:100"), (OWNED_2, "latency:100")]).await;
+    let app = h.app().await;
+    let answers = join_all([
+        send(&app, post_unlink(OWNED, "one-key")),
+        send(&app, post_unlink(OWNED_2, "one-key")),
+    ])
+    .await;
+    let mut statuses: Vec<_> = answers.iter().map(|a| a.status).collect();
+    statuses.sort();
+    assert_eq!(statuses, [200, 422]);
+    assert_eq!(h.fake.total_calls(), 1);
 }
 
 #[tokio::test]
 async fn a_wrong_secret_key_is_502_and_says_nothing_about_keys() {
     let mut h = harness(&[]).await;
     h.upstream.secret_key = SecretKey::parse("live_sk_wrongwrongwrong").unwrap();
-    let app = h.app();
-    let answer = send(&app, unlink(OWNED, "k").body(Body::empty()).unwrap()).await;
+    let app = h.app().await;
+    let answer = send(&app, post_unlink(OWNED, "k")).await;
     assert_eq!(answer.status, 502);
     assert_eq!(answer.code(), "upstream_rejected_key");
-    let text = answer.body.to_string().to_lowercase();
-    assert!(!text.contains("key") || text.contains("\"code\""), "{text}");
     assert!(
         !answer.body["message"]
             .as_str()
@@ -370,8 +481,8 @@ async fn mono_refusals_map_to_one_contract() {
     ];
     for (fault, status, code, calls) in cases {
         let mut h = harness(&[(OWNED, fault)]).await;
-        let app = h.app();
-        let answer = send(&app, unlink(OWNED, "k").body(Body::empty()).unwrap()).await;
+        let app = h.app().await;
+        let answer = send(&app, post_unlink(OWNED, "k")).await;
         assert_eq!(answer.status, status, "{fault}");
         assert_eq!(answer.code(), code, "{fault}");
         assert_eq!(answer.body["status"], "failed");
@@ -380,17 +491,22 @@ async fn mono_refusals_map_to_one_contract() {
             "Mono's text leaked"
         );
         assert_eq!(h.fake.calls(OWNED), calls, "{fault}");
-        assert_eq!(h.rows().await[0].attempts, calls, "{fault}");
+        let outcome = &h.rows_of(Kind::Unlink).await[0];
+        assert_eq!(outcome.attempts, calls, "{fault}");
+        assert_eq!(outcome.outcome.unwrap().as_str(), code, "{fault}");
     }
 }
 
 #[tokio::test]
-async fn retries_stop_at_a_long_retry_after_and_pass_it_on() {
-    let mut h = harness(&[(OWNED, "429:60")]).await;
-    let app = h.app();
-    let answer = send(&app, unlink(OWNED, "k").body(Body::empty()).unwrap()).await;
+async fn retries_stop_at_a_long_retry_after_and_pass_it_on_capped() {
+    let mut h = harness(&[(OWNED, "429:3600")]).await;
+    let app = h.app().await;
+    let answer = send(&app, post_unlink(OWNED, "k")).await;
     assert_eq!(answer.status, 502);
-    assert_eq!(answer.headers["retry-after"], "60");
+    assert_eq!(
+        answer.headers["retry-after"], "60",
+        "an hour becomes a minute"
+    );
     assert_eq!(h.fake.calls(OWNED), 1);
 }
 
@@ -398,34 +514,51 @@ async fn retries_stop_at_a_long_retry_after_and_pass_it_on() {
 async fn the_v1_path_is_configurable() {
     let mut h = harness(&[]).await;
     h.upstream.api = MonoApi::V1;
-    let app = h.app();
-    let answer = send(&app, unlink(OWNED, "k").body(Body::empty()).unwrap()).await;
+    let app = h.app().await;
+    let answer = send(&app, post_unlink(OWNED, "k")).await;
     assert_eq!(answer.status, 200);
     assert!(!h.fake.is_linked(OWNED));
 }
 
 #[tokio::test]
-async fn an_unwritable_audit_trail_withholds_the_answer() {
+async fn a_locked_record_means_no_mono_call_and_an_honest_503_until_it_is_free() {
     let mut h = harness(&[]).await;
-    let app = h.app();
-    let path = h.audit.path().to_owned();
-    rusqlite_drop_table(&path);
-    let answer = send(&app, unlink(OWNED, "k").body(Body::empty()).unwrap()).await;
-    assert_eq!(answer.status, 500);
-    assert_eq!(answer.code(), "audit_unavailable");
-    let health = send(&app, Request::get("/healthz").body(Body::empty()).unwrap()).await;
-    assert_eq!(health.status, 200, "the database itself still answers");
-}
+    let app = h.app_with(|c| c.deadline = Duration::from_secs(2)).await;
+    // Another process takes the write lock and holds it longer than the budget.
+    let holder = rusqlite::Connection::open(h.store.path()).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
 
-fn rusqlite_drop_table(path: &std::path::Path) {
-    let connection = rusqlite::Connection::open(path).unwrap();
-    connection.execute_batch("DROP TABLE audit").unwrap();
+    let started = std::time::Instant::now();
+    let answer = send(&app, post_unlink(OWNED, "k")).await;
+    let took = started.elapsed();
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert_eq!(answer.code(), "audit_unavailable");
+    assert_eq!(answer.headers["retry-after"], "5");
+    assert!(
+        took < Duration::from_secs(2),
+        "answered within the budget: {took:?}"
+    );
+    assert_eq!(
+        h.fake.total_calls(),
+        0,
+        "nothing can be recorded, so Mono is not called"
+    );
+    let health = send(&app, Request::get("/healthz").body(Body::empty()).unwrap()).await;
+    assert_eq!(health.status, 503);
+
+    // The lock goes: the same process serves again.
+    holder.execute_batch("ROLLBACK").unwrap();
+    let health = send(&app, Request::get("/healthz").body(Body::empty()).unwrap()).await;
+    assert_eq!(health.status, 200);
+    let answer = send(&app, post_unlink(OWNED, "k")).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(h.fake.total_calls(), 1);
 }
 
 #[tokio::test]
 async fn unknown_routes_and_methods_use_the_envelope() {
     let mut h = harness(&[]).await;
-    let app = h.app();
+    let app = h.app().await;
     let get = Request::get(format!("/api/mono/accounts/{OWNED}/unlink"))
         .body(Body::empty())
         .unwrap();
@@ -461,13 +594,15 @@ fn unlinked_event(id_field: &str, id: &str) -> serde_json::Value {
 #[tokio::test]
 async fn webhooks_need_the_secret() {
     let mut h = harness(&[]).await;
-    let app = h.app();
+    let app = h.app().await;
     let answer = send(&app, webhook(Some("s3cret"), unlinked_event("id", OWNED))).await;
     assert_eq!(answer.status, 503, "no secret configured");
     assert_eq!(answer.code(), "webhook_not_configured");
 
     let mut h = harness(&[]).await;
-    let app = h.app_with(|c| c.webhook_secret = SharedSecret::new("s3cret"));
+    let app = h
+        .app_with(|c| c.webhook_secret = SharedSecret::new("s3cret"))
+        .await;
     for secret in [None, Some("wrong"), Some("s3cre"), Some("s3cret ")] {
         let answer = send(&app, webhook(secret, unlinked_event("id", OWNED))).await;
         assert_eq!(answer.status, 401, "{secret:?}");
@@ -479,7 +614,9 @@ async fn webhooks_need_the_secret() {
 #[tokio::test]
 async fn unlink_webhooks_are_recorded_once() {
     let mut h = harness(&[]).await;
-    let app = h.app_with(|c| c.webhook_secret = SharedSecret::new("s3cret"));
+    let app = h
+        .app_with(|c| c.webhook_secret = SharedSecret::new("s3cret"))
+        .await;
     for _ in 0..3 {
         let answer = send(&app, webhook(Some("s3cret"), unlinked_event("id", OWNED))).await;
         assert_eq!(answer.status, 200);
@@ -496,16 +633,17 @@ async fn unlink_webhooks_are_recorded_once() {
         .map(|r| r.account_id.as_deref().unwrap())
         .collect();
     assert_eq!(accounts, [OWNED, OWNED_2]);
-    assert!(
-        rows.iter()
-            .all(|r| r.kind == "webhook" && r.outcome == "account_unlinked")
-    );
+    assert!(rows.iter().all(|r| r.kind == Kind::Webhook
+        && r.outcome == Some(Outcome::AccountUnlinked)
+        && r.detail.as_deref() == Some("mono.events.account_unlinked")));
 }
 
 #[tokio::test]
 async fn other_webhooks_are_acknowledged_and_bad_ones_refused() {
     let mut h = harness(&[]).await;
-    let app = h.app_with(|c| c.webhook_secret = SharedSecret::new("s3cret"));
+    let app = h
+        .app_with(|c| c.webhook_secret = SharedSecret::new("s3cret"))
+        .await;
     let other =
         json!({ "event": "mono.events.account_updated", "data": { "account": { "id": OWNED } } });
     assert_eq!(send(&app, webhook(Some("s3cret"), other)).await.status, 200);

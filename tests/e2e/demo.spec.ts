@@ -35,10 +35,17 @@ test("unlinking through the custom element", async ({ page, server }) => {
   const key = requests[0].headers["idempotency-key"];
   expect(key).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
 
-  // The proxy wrote it down before answering.
+  // The proxy wrote its intent down before calling Mono, and the outcome before answering.
   const rows = server.audit();
-  expect(rows).toHaveLength(1);
+  expect(rows).toHaveLength(2);
   expect(rows[0]).toMatchObject({
+    kind: "intent",
+    account_id: GTBANK,
+    outcome: null,
+    idempotency_key: key,
+    principal: "demo-user",
+  });
+  expect(rows[1]).toMatchObject({
     kind: "unlink",
     account_id: GTBANK,
     outcome: "unlinked",
@@ -46,6 +53,7 @@ test("unlinking through the custom element", async ({ page, server }) => {
     principal: "demo-user",
     source: "upstream",
     attempts: 1,
+    intent_id: rows[0].id,
   });
 
   // A second try of the same account: Mono no longer knows it.
@@ -53,7 +61,7 @@ test("unlinking through the custom element", async ({ page, server }) => {
   await gtbank.open();
   await gtbank.confirm.click();
   await expect(gtbank.status).toHaveText("This bank account was already unlinked.");
-  expect(server.audit().map((r) => r.outcome)).toEqual(["unlinked", "already_unlinked"]);
+  expect(server.answers().map((r) => r.outcome)).toEqual(["unlinked", "already_unlinked"]);
 });
 
 test("unlinking through mount()", async ({ page, server }) => {
@@ -64,7 +72,7 @@ test("unlinking through mount()", async ({ page, server }) => {
   await access.confirm.click();
   await expect(access.status).toHaveText("Bank account unlinked.");
   await expect(page.locator("#access")).toHaveAttribute("data-unlinked", "");
-  expect(server.audit()[0]).toMatchObject({ account_id: ACCESS, outcome: "unlinked" });
+  expect(server.answers()[0]).toMatchObject({ account_id: ACCESS, outcome: "unlinked" });
 });
 
 test.describe("a refusal", () => {
@@ -80,7 +88,7 @@ test.describe("a refusal", () => {
     await expect(kuda.dialog).toBeVisible();
     await expect(kuda.confirm).not.toHaveAttribute("aria-disabled", "true");
     await expect(page.locator("#event-log")).toContainText('"code":"not_allowed"');
-    expect(server.audit()[0]).toMatchObject({ account_id: KUDA, outcome: "forbidden" });
+    expect(server.audit()).toMatchObject([{ account_id: KUDA, outcome: "forbidden" }]);
 
     // Cancel, then open again: a fresh dialog.
     await kuda.cancel.click();

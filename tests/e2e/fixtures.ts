@@ -9,9 +9,12 @@ export const ACCESS = "65c4c03aa66a95b572cb5a86"; // mount() on the demo page
 export const KUDA = "64779d900000000000b3de23aeb8"; // owned by someone else
 
 export interface AuditRow {
-  kind: string;
+  id: number;
+  kind: "intent" | "unlink" | "webhook" | "resolution";
   account_id: string | null;
-  outcome: string;
+  /** null for intents, whose outcome is a later row pointing at them */
+  outcome: string | null;
+  intent_id: number | null;
   idempotency_key: string | null;
   principal: string | null;
   source: string | null;
@@ -22,6 +25,8 @@ export interface Server {
   url: string;
   /** The audit trail as `unlink-proxy audit` prints it. */
   audit(): AuditRow[];
+  /** Its rows that answer an unlink request (no intents). */
+  answers(): AuditRow[];
 }
 
 interface Fixtures {
@@ -39,7 +44,12 @@ export const test = base.extend<Fixtures>({
 
   server: async ({ serverArgs }, use, testInfo) => {
     const proxy = await startProxy(testInfo.outputPath("audit.sqlite3"), serverArgs);
-    await use({ url: proxy.url, audit: () => proxy.audit() as AuditRow[] });
+    const audit = () => proxy.audit() as AuditRow[];
+    await use({
+      url: proxy.url,
+      audit,
+      answers: () => audit().filter((row) => row.kind === "unlink"),
+    });
     await proxy.stop();
   },
 

@@ -110,7 +110,7 @@ test.describe("Mono failing", () => {
     await expect(gtbank.status).toHaveText("Bank account unlinked.");
     expect(requests).toHaveLength(2);
     expect(requests[1].headers["idempotency-key"]).toBe(requests[0].headers["idempotency-key"]);
-    expect(server.audit().map((r) => [r.outcome, r.attempts])).toEqual([
+    expect(server.answers().map((r) => [r.outcome, r.attempts])).toEqual([
       ["upstream_unavailable", 3],
       ["unlinked", 1],
     ]);

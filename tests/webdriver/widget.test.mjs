@@ -174,8 +174,11 @@ describe(`the demo page in ${ENGINE}`, { timeout: 120_000 }, () => {
     assert.equal(new URL(sent[0].url, proxy.url).pathname, `/api/mono/accounts/${GTBANK}/unlink`);
     const rows = proxy.audit();
     assert.deepEqual(
-      rows.map((r) => [r.account_id, r.outcome, r.idempotency_key]),
-      [[GTBANK, "unlinked", sent[0].key]],
+      rows.map((r) => [r.kind, r.account_id, r.outcome, r.idempotency_key]),
+      [
+        ["intent", GTBANK, null, sent[0].key],
+        ["unlink", GTBANK, "unlinked", sent[0].key],
+      ],
     );
     await assertNoPageErrors();
   });
@@ -199,7 +202,10 @@ describe(`the demo page in ${ENGINE}`, { timeout: 120_000 }, () => {
     assert.equal(sent.length, 2);
     assert.equal(sent[1].key, sent[0].key, "the retry reuses the Idempotency-Key");
     assert.deepEqual(
-      proxy.audit().map((r) => r.outcome),
+      proxy
+        .audit()
+        .filter((r) => r.kind === "unlink")
+        .map((r) => r.outcome),
       ["upstream_unavailable", "unlinked"],
     );
     await assertNoPageErrors();

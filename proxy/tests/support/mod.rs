@@ -1,6 +1,6 @@
 //! Shared set-up for the proxy's tests: a fake Mono on loopback, a temporary audit database,
-//! and the demo authoriser.
-#![allow(dead_code)]
+//! the demo authoriser, and a request builder shaped like the widget's.
+#![allow(dead_code, unreachable_pub)]
 
 use std::{
     collections::HashSet,
@@ -13,12 +13,11 @@ use axum::{Router, body::Body, extract::connect_info::MockConnectInfo, http::Req
 use http_body_util::BodyExt;
 use serde_json::Value;
 use unlink_proxy::{
-    Config,
-    audit::{AuditLog, Entry},
+    Config, Principal, Proxy, SecretKey, SqliteStore, UpstreamConfig,
     authorize::DemoAuthoriser,
     fake_mono::{FakeMono, Fault},
-    mono::UpstreamConfig,
-    secret::SecretKey,
+    record::{Entry, Kind},
+    store::{Query, Store},
 };
 use url::Url;
 
@@ -33,10 +32,10 @@ pub const HOST: &str = "partner.test";
 
 pub struct Harness {
     pub fake: Arc<FakeMono>,
-    pub audit: AuditLog,
+    pub store: Arc<SqliteStore>,
     /// Points at the fake, with fast retries; adjust before calling `app`.
     pub upstream: UpstreamConfig,
-    _dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
 }
 
 /// A fake Mono with the three accounts (plus any faults), and a config pointing at it with
@@ -52,40 +51,60 @@ pub async fn harness(faults: &[(&str, &str)]) -> Harness {
     let fake = Arc::new(fake);
     let addr = fake.clone().spawn().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let audit = AuditLog::open(dir.path().join("audit.sqlite3")).unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path().join("audit.sqlite3")).unwrap());
     let mut upstream = UpstreamConfig::new(SecretKey::parse(SECRET).unwrap());
     upstream.base_url = Url::parse(&format!("http://{addr}")).unwrap();
     upstream.backoff = Duration::from_millis(10);
     upstream.request_timeout = Duration::from_secs(2);
-    upstream.deadline = Duration::from_secs(5);
     Harness {
         fake,
-        audit,
+        store,
         upstream,
-        _dir: dir,
+        dir,
     }
 }
 
+/// The demo user, who owns `OWNED` and `OWNED_2`.
+pub fn demo_authoriser() -> Arc<DemoAuthoriser> {
+    Arc::new(DemoAuthoriser {
+        principal: Principal::new("demo-user").unwrap(),
+        owned: HashSet::from([OWNED.to_owned(), OWNED_2.to_owned()]),
+    })
+}
+
 impl Harness {
-    /// The router, as a client at 192.0.2.7 sees it. The demo user owns `OWNED`, `OWNED_2`.
-    pub fn app(&mut self) -> Router {
-        self.app_with(|_| {})
+    /// The proxy as a client at 192.0.2.7 reaches it.
+    pub async fn app(&mut self) -> Router {
+        self.app_with(|_| {}).await
     }
 
-    pub fn app_with(&mut self, tweak: impl FnOnce(&mut Config)) -> Router {
-        let authoriser = Arc::new(DemoAuthoriser {
-            principal: "demo-user".into(),
-            owned: HashSet::from([OWNED.to_owned(), OWNED_2.to_owned()]),
-        });
-        let mut config =
-            Config::new(self.upstream.clone(), authoriser, self.audit.clone()).unwrap();
-        tweak(&mut config);
-        unlink_proxy::router(config)
+    pub async fn app_with(&mut self, tweak: impl FnOnce(&mut Config)) -> Router {
+        let proxy = self.proxy_with(tweak).await;
+        proxy
+            .router()
             .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 7], 50000))))
     }
 
+    pub async fn proxy_with(&mut self, tweak: impl FnOnce(&mut Config)) -> Proxy {
+        let store: Arc<dyn Store> = self.store.clone();
+        let mut config = Config::new(self.upstream.clone(), demo_authoriser(), store).unwrap();
+        config.deadline = Duration::from_secs(5);
+        tweak(&mut config);
+        Proxy::start(config).await.unwrap()
+    }
+
+    /// Every row, oldest first.
     pub async fn rows(&self) -> Vec<Entry> {
-        self.audit.entries(None, None).await.unwrap()
+        self.store.entries(&Query::default()).await.unwrap()
+    }
+
+    /// The rows of one kind.
+    pub async fn rows_of(&self, kind: Kind) -> Vec<Entry> {
+        self.rows()
+            .await
+            .into_iter()
+            .filter(|r| r.kind == kind)
+            .collect()
     }
 }
 
@@ -97,8 +116,13 @@ pub fn unlink(id: &str, key: &str) -> axum::http::request::Builder {
         .header("idempotency-key", key)
 }
 
+/// The same, ready to send.
+pub fn post_unlink(id: &str, key: &str) -> Request<Body> {
+    unlink(id, key).body(Body::empty()).unwrap()
+}
+
 /// An answer, with a check no test can forget: the secret key is nowhere in it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Answer {
     pub status: u16,
     pub headers: axum::http::HeaderMap,
@@ -108,6 +132,11 @@ pub struct Answer {
 impl Answer {
     pub fn code(&self) -> &str {
         self.body["data"]["code"].as_str().unwrap_or("")
+    }
+
+    /// `data`, for comparing answers with each other.
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
     }
 }
 

@@ -1,0 +1,267 @@
+//! The command line: flags, their environment variables, and how each value is read. Every
+//! flag a partner's operator may set has an environment variable; secrets never have a flag
+//! (flags show up in `ps`).
+
+use std::{net::SocketAddr, num::NonZeroU32, path::PathBuf, time::Duration};
+
+use axum::http::HeaderName;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use unlink_proxy::{account::AccountId, fake_mono::Fault, mono::MonoApi, time::parse_since};
+use url::Url;
+
+/// The reference backend for the unlink widget: holds the Mono secret key, checks the caller
+/// may unlink the account, forwards the unlink to Mono and records an audit trail.
+///
+/// The secret key comes from MONO_SEC_KEY or --secret-key-file, never from a flag. The demo
+/// runs with --fake-mono instead: a built-in fake Mono, no key, no network.
+#[derive(Parser, Debug)]
+#[command(name = "unlink-proxy", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print audit rows as JSON lines, oldest first.
+    Audit(AuditArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "UNLINK_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Path prefix of the routes; the widget's `endpoint` option.
+    #[arg(long, env = "UNLINK_PREFIX", default_value = "/api/mono", value_parser = parse_prefix)]
+    pub prefix: String,
+
+    /// File holding the Mono secret key (test_sk_… or live_sk_…). Alternative to MONO_SEC_KEY.
+    #[arg(long, env = "MONO_SEC_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
+
+    /// Mono API base URL [default: https://api.withmono.com].
+    #[arg(long, env = "MONO_BASE_URL")]
+    pub mono_base_url: Option<Url>,
+
+    /// Which unlink path to call: v2 (/v2/accounts/{id}/unlink) or v1 (/accounts/{id}/unlink).
+    #[arg(long, env = "MONO_API", value_enum, default_value_t = MonoApi::V2)]
+    pub mono_api: MonoApi,
+
+    /// Origin allowed to call from another site, with cookies (repeat, or comma-separate in
+    /// the env var). Same-origin calls are always allowed.
+    #[arg(long = "allowed-origin", env = "UNLINK_ALLOWED_ORIGINS", value_delimiter = ',',
+        value_parser = parse_origin)]
+    pub allowed_origins: Vec<String>,
+
+    /// Your endpoint that decides who may unlink what. Before every unlink the proxy POSTs
+    /// {"account_id": …} there with the caller's Cookie and Authorization headers; only 200
+    /// with {"allowed": true, "principal": "<user id>"} allows. Required with a real key.
+    #[arg(long, env = "UNLINK_AUTHORIZE_URL")]
+    pub authorize_url: Option<Url>,
+
+    /// How long to wait for --authorize-url before denying.
+    #[arg(long, env = "UNLINK_AUTHORIZE_TIMEOUT", default_value = "2s",
+        value_parser = humantime::parse_duration)]
+    pub authorize_timeout: Duration,
+
+    /// Another caller header to forward to --authorize-url, e.g. X-CSRF-Token (repeat, or
+    /// comma-separate in the env var).
+    #[arg(long = "authorize-forward-header", env = "UNLINK_AUTHORIZE_FORWARD_HEADERS",
+        value_delimiter = ',', value_name = "HEADER", value_parser = parse_forward_header)]
+    pub authorize_forward_headers: Vec<HeaderName>,
+
+    /// Every unlink is answered within this: authoriser, records, Mono and retries. Keep it
+    /// below the widget's timeout (15 s by default).
+    #[arg(long, env = "UNLINK_DEADLINE", default_value = "12s",
+        value_parser = parse_deadline)]
+    pub deadline: Duration,
+
+    /// Serve this folder (the widget's dist/) at /, from the same origin as the API.
+    #[arg(long, env = "UNLINK_STATIC_DIR")]
+    pub static_dir: Option<PathBuf>,
+
+    /// SQLite file for the audit trail.
+    #[arg(long, env = "UNLINK_AUDIT_DB", default_value = "unlink-audit.sqlite3")]
+    pub audit_db: PathBuf,
+
+    /// Run against the built-in fake Mono, with a demo user and no key (the demo, tests).
+    #[arg(long)]
+    pub fake_mono: bool,
+
+    /// Extra account for the fake Mono, owned by the demo user (repeatable).
+    #[arg(long = "fake-mono-account", value_name = "ID")]
+    pub fake_mono_accounts: Vec<AccountId>,
+
+    /// Fault for the fake Mono, as ID=SPEC or *=SPEC (repeatable). SPEC: 500, 503, 429[:secs],
+    /// drop or latency:ms, optionally followed by xN to affect only the first N calls.
+    #[arg(long = "fake-mono-fault", value_name = "ID=SPEC", value_parser = parse_fault)]
+    pub fake_mono_faults: Vec<(String, Fault)>,
+
+    /// File holding the webhook secret. Alternative to MONO_WEBHOOK_SECRET. Without either,
+    /// the webhook route answers 503.
+    #[arg(long, env = "MONO_WEBHOOK_SECRET_FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
+
+    /// Unlink attempts allowed per user per minute.
+    #[arg(long, env = "UNLINK_RATE_LIMIT_PER_MINUTE", default_value = "10")]
+    pub rate_limit_per_minute: NonZeroU32,
+
+    /// Unlink attempts allowed per client address (IPv6: per /64) per minute.
+    #[arg(long, env = "UNLINK_IP_RATE_LIMIT_PER_MINUTE", default_value = "60")]
+    pub ip_rate_limit_per_minute: NonZeroU32,
+
+    /// Most calls to Mono per unlink (retries on 429/502/503/504 and broken connections).
+    #[arg(long, env = "UNLINK_UPSTREAM_ATTEMPTS", default_value = "3",
+        value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub upstream_attempts: u32,
+
+    /// Behind a reverse proxy: take the client address (for per-address limits and the audit
+    /// trail) from the last X-Forwarded-For entry. Leave off when clients connect directly.
+    #[arg(long, env = "UNLINK_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+
+    /// Log lines as human-readable text or JSON.
+    #[arg(long, env = "UNLINK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    /// SQLite file of the audit trail.
+    #[arg(long, env = "UNLINK_AUDIT_DB", default_value = "unlink-audit.sqlite3")]
+    pub audit_db: PathBuf,
+
+    /// Only rows for this account.
+    #[arg(long)]
+    pub account: Option<AccountId>,
+
+    /// Only rows from this time on: RFC 3339 (2026-11-23T00:00:00Z) or an age (24h, 30m).
+    #[arg(long, value_parser = parse_since)]
+    pub since: Option<time::OffsetDateTime>,
+
+    /// Only intents sent to Mono whose outcome is unknown (the proxy stopped before it was
+    /// recorded) and that no later answer from Mono settled.
+    #[arg(long)]
+    pub unresolved: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+pub fn parse_prefix(value: &str) -> Result<String, String> {
+    let prefix = value.trim_end_matches('/');
+    let valid = value.starts_with('/')
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/-_.~".contains(c))
+        && !prefix.contains("//");
+    if valid {
+        Ok(prefix.to_owned())
+    } else {
+        Err("must be a path like /api/mono (letters, digits, - _ . ~ and /)".into())
+    }
+}
+
+pub fn parse_origin(value: &str) -> Result<String, String> {
+    let origin = Url::parse(value)
+        .ok()
+        .map(|url| url.origin().ascii_serialization());
+    match origin {
+        Some(origin) if origin == value.trim_end_matches('/') => Ok(origin),
+        _ => Err(format!(
+            "{value:?} is not an origin: use scheme://host[:port] with no path, e.g. \
+             https://app.partner.example"
+        )),
+    }
+}
+
+fn parse_forward_header(value: &str) -> Result<HeaderName, String> {
+    let name = HeaderName::from_bytes(value.trim().as_bytes())
+        .map_err(|_| format!("{value:?} is not a header name"))?;
+    unlink_proxy::authorize::forwardable(&name)?;
+    Ok(name)
+}
+
+fn parse_deadline(value: &str) -> Result<Duration, String> {
+    let deadline = humantime::parse_duration(value).map_err(|error| error.to_string())?;
+    if !(Duration::from_secs(1)..=Duration::from_secs(60)).contains(&deadline) {
+        return Err("must be between 1s and 60s".into());
+    }
+    Ok(deadline)
+}
+
+pub fn parse_fault(value: &str) -> Result<(String, Fault), String> {
+    let (id, spec) = value
+        .split_once('=')
+        .ok_or_else(|| format!("{value:?}: use ID=SPEC, e.g. *=503x1"))?;
+    if id != "*" {
+        AccountId::parse(id).map_err(|error| format!("{id:?}: {error}"))?;
+    }
+    Ok((id.to_owned(), spec.parse()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn prefixes() {
+        assert_eq!(parse_prefix("/api/mono").unwrap(), "/api/mono");
+        assert_eq!(parse_prefix("/api/mono/").unwrap(), "/api/mono");
+        assert_eq!(parse_prefix("/").unwrap(), "");
+        for bad in ["api", "/a b", "/{id}", "/a//b", "/*"] {
+            assert!(parse_prefix(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn origins() {
+        assert_eq!(
+            parse_origin("https://app.partner.example").unwrap(),
+            "https://app.partner.example"
+        );
+        assert_eq!(
+            parse_origin("http://localhost:3000/").unwrap(),
+            "http://localhost:3000"
+        );
+        for bad in ["app.partner.example", "https://a.example/path", "*", "null"] {
+            assert!(parse_origin(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn faults() {
+        let (id, fault) = parse_fault("*=503x1").unwrap();
+        assert_eq!(id, "*");
+        assert_eq!(fault.to_string(), "503x1");
+        assert!(parse_fault("60770aa8c5878a2af69ed849=drop").is_ok());
+        assert!(parse_fault("../x=drop").is_err());
+        assert!(parse_fault("drop").is_err());
+    }
+
+    #[test]
+    fn forwarded_headers_and_deadlines() {
+        assert_eq!(
+            parse_forward_header("X-CSRF-Token").unwrap(),
+            "x-csrf-token"
+        );
+        assert!(parse_forward_header("mono-sec-key").is_err());
+        assert!(parse_forward_header("bad header").is_err());
+        assert_eq!(parse_deadline("12s").unwrap(), Duration::from_secs(12));
+        assert!(parse_deadline("500ms").is_err());
+        assert!(parse_deadline("2m").is_err());
+    }
+}

@@ -1,0 +1,206 @@
+//! Flags and environment → a [`Config`], refusing what cannot be right. The demo (a fake
+//! Mono) and a real deployment are set up by separate functions, and the choice between
+//! them is explicit: no key never quietly means "pretend".
+
+use std::{collections::HashSet, path::Path, sync::Arc};
+
+use unlink_proxy::{
+    Config, Principal, RateLimits, SecretKey, SharedSecret, SqliteStore, UpstreamConfig,
+    authorize::{Authoriser, DemoAuthoriser, HttpAuthoriser},
+    fake_mono::{self, FakeMono},
+    store::Store,
+};
+use url::Url;
+
+use crate::cli::ServeArgs;
+
+/// The demo page's accounts. The demo user owns the first two; the third belongs to someone
+/// else, so the demo can show a refusal.
+pub const DEMO_OWNED: &[&str] = &["60770aa8c5878a2af69ed849", "65c4c03aa66a95b572cb5a86"];
+pub const DEMO_NOT_OWNED: &str = "64779d900000000000b3de23aeb8";
+pub const DEMO_USER: &str = "demo-user";
+
+/// A configured proxy and the line that tells the operator what it will talk to.
+pub struct Setup {
+    pub config: Config,
+    pub banner: String,
+}
+
+/// Reads the key, then sets up either the demo or a real deployment.
+pub async fn configure(args: &ServeArgs) -> Result<Setup, String> {
+    let key = secret_key(args)?;
+    let mut setup = if args.fake_mono {
+        demo(args, key.is_some()).await?
+    } else {
+        live(args, key)?
+    };
+    common(args, &mut setup.config)?;
+    Ok(setup)
+}
+
+/// `--fake-mono`: a fake Mono on loopback and a demo user. Anything that says "real Mono"
+/// alongside it is a contradiction, refused rather than ignored.
+async fn demo(args: &ServeArgs, has_key: bool) -> Result<Setup, String> {
+    let contradiction = |what: &str| {
+        format!(
+            "--fake-mono cannot be combined with {what}: the fake Mono never uses it. Drop \
+             --fake-mono to use a real Mono, or drop {what} for the demo."
+        )
+    };
+    if has_key {
+        return Err(contradiction(
+            "a Mono secret key (MONO_SEC_KEY or --secret-key-file)",
+        ));
+    }
+    if args.authorize_url.is_some() {
+        return Err(contradiction("--authorize-url"));
+    }
+    if args.mono_base_url.is_some() {
+        return Err(contradiction("--mono-base-url"));
+    }
+
+    let mut fake = FakeMono::new(fake_mono::DEMO_SECRET_KEY);
+    let mut owned: HashSet<String> = DEMO_OWNED.iter().map(|s| s.to_string()).collect();
+    owned.extend(args.fake_mono_accounts.iter().map(|id| id.to_string()));
+    for id in owned.iter().map(String::as_str).chain([DEMO_NOT_OWNED]) {
+        fake = fake.with_account(id);
+    }
+    for (id, fault) in &args.fake_mono_faults {
+        fake = fake.with_fault(id, *fault);
+    }
+    let addr = Arc::new(fake)
+        .spawn()
+        .await
+        .map_err(|error| format!("cannot start the fake Mono: {error}"))?;
+    let mut upstream = UpstreamConfig::new(
+        SecretKey::parse(fake_mono::DEMO_SECRET_KEY).expect("the demo key is valid"),
+    );
+    upstream.base_url = Url::parse(&format!("http://{addr}")).expect("a valid URL");
+    let authoriser = Arc::new(DemoAuthoriser {
+        principal: Principal::new(DEMO_USER).expect("a valid principal"),
+        owned,
+    });
+    let banner = format!(
+        "FAKE MONO: --fake-mono is set, so unlinks go to a built-in fake Mono on {addr}. \
+         Nothing reaches api.withmono.com. Demo user \"{DEMO_USER}\" owns {}.",
+        DEMO_OWNED.join(", ")
+    );
+    Ok(Setup {
+        config: config(upstream, authoriser, args)?,
+        banner,
+    })
+}
+
+/// A real Mono: needs a key and the partner's authoriser.
+fn live(args: &ServeArgs, key: Option<SecretKey>) -> Result<Setup, String> {
+    if !args.fake_mono_accounts.is_empty() || !args.fake_mono_faults.is_empty() {
+        return Err("--fake-mono-account and --fake-mono-fault need --fake-mono".into());
+    }
+    let Some(key) = key else {
+        return Err(
+            "no Mono secret key: set MONO_SEC_KEY (or --secret-key-file) to your test_sk_… or \
+             live_sk_… key, or pass --fake-mono to run the demo against a fake Mono"
+                .into(),
+        );
+    };
+    let Some(url) = &args.authorize_url else {
+        return Err(
+            "refusing to start: set --authorize-url (or UNLINK_AUTHORIZE_URL). Without an \
+             authoriser any visitor could unlink any account. (Library users pass an \
+             Authoriser to Config::new.)"
+                .into(),
+        );
+    };
+    let authoriser: Arc<dyn Authoriser> = Arc::new(
+        HttpAuthoriser::new(url.clone(), args.authorize_timeout)
+            .map_err(|error| format!("cannot build the authoriser client: {error}"))?,
+    );
+    let mut upstream = UpstreamConfig::new(key.clone());
+    if let Some(base) = &args.mono_base_url {
+        upstream.base_url = base.clone();
+    }
+    upstream.api = args.mono_api;
+    let banner = format!(
+        "using Mono at {} ({:?}) with a {} key ({})",
+        upstream.base_url,
+        args.mono_api,
+        if key.is_live() { "live" } else { "test" },
+        key.prefix()
+    );
+    Ok(Setup {
+        config: config(upstream, authoriser, args)?,
+        banner,
+    })
+}
+
+fn config(
+    mut upstream: UpstreamConfig,
+    authoriser: Arc<dyn Authoriser>,
+    args: &ServeArgs,
+) -> Result<Config, String> {
+    upstream.max_attempts = args.upstream_attempts;
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&args.audit_db).map_err(|error| error.to_string())?);
+    Config::new(upstream, authoriser, store)
+        .map_err(|error| format!("cannot build the HTTP client: {error}"))
+}
+
+/// What both set-ups share.
+fn common(args: &ServeArgs, config: &mut Config) -> Result<(), String> {
+    config.prefix = args.prefix.clone();
+    config.allowed_origins = args.allowed_origins.clone();
+    config.authorize_forward_headers = args.authorize_forward_headers.clone();
+    config.webhook_secret = webhook_secret(args)?;
+    config.trust_forwarded_for = args.trust_forwarded_for;
+    config.deadline = args.deadline;
+    config.rate_limits = RateLimits {
+        per_principal: args.rate_limit_per_minute,
+        per_address: args.ip_rate_limit_per_minute,
+    };
+    if let Some(dir) = &args.static_dir {
+        if !dir.join("index.html").is_file() {
+            return Err(format!(
+                "--static-dir {} has no index.html (build the widget first: make build)",
+                dir.display()
+            ));
+        }
+        config.static_dir = Some(dir.clone());
+    }
+    if config.webhook_secret.is_none() {
+        tracing::info!("webhooks disabled: set MONO_WEBHOOK_SECRET to enable them");
+    }
+    Ok(())
+}
+
+/// MONO_SEC_KEY or --secret-key-file (not both). Set but empty is a mistake, not "no key".
+/// Only the prefix is ever logged.
+fn secret_key(args: &ServeArgs) -> Result<Option<SecretKey>, String> {
+    let from_env =
+        std::env::var_os("MONO_SEC_KEY").map(|value| value.to_string_lossy().into_owned());
+    let raw = match (&args.secret_key_file, from_env) {
+        (Some(_), Some(_)) => {
+            return Err("give the Mono secret key once: MONO_SEC_KEY or --secret-key-file".into());
+        }
+        (Some(path), None) => Some(read_secret_file(path)?),
+        (None, key) => key,
+    };
+    raw.map(|raw| {
+        SecretKey::parse(&raw).map_err(|error| {
+            format!("refusing to start: {error} (MONO_SEC_KEY or --secret-key-file)")
+        })
+    })
+    .transpose()
+}
+
+fn webhook_secret(args: &ServeArgs) -> Result<Option<SharedSecret>, String> {
+    let raw = match &args.webhook_secret_file {
+        Some(path) => Some(read_secret_file(path)?),
+        None => std::env::var("MONO_WEBHOOK_SECRET").ok(),
+    };
+    Ok(raw.as_deref().and_then(SharedSecret::new))
+}
+
+fn read_secret_file(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path)
+        .map_err(|error| format!("cannot read {}: {error}", path.display()))
+}

@@ -1,0 +1,156 @@
+//! Everything the proxy must remember, behind one interface with two engines: SQLite for one
+//! process (the default: a file, no server), PostgreSQL for several replicas sharing one
+//! record.
+//!
+//! What a store keeps: the audit trail ([`Entry`] rows, append-only), which
+//! `Idempotency-Key` belongs to whom and what it ended in, which account has an unlink in
+//! flight (a claim with a lease, so a crashed holder's claim expires), and rate-limit
+//! counters. The operations are shaped around the promises: [`Store::begin`] commits the
+//! intent before anyone calls Mono; [`Store::finish`] commits the outcome, releases the
+//! claim and remembers a final outcome for replays in one transaction.
+
+mod sqlite;
+
+use std::{fmt, num::NonZeroU32, time::Duration};
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+pub use self::sqlite::SqliteStore;
+use crate::record::{Entry, Outcome};
+
+/// How long a claim on an account lasts without its outcome. Longer than any unlink can take
+/// (the request budget), so only a holder that died lets it run out.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+
+/// How long a final outcome is replayed for the same `Idempotency-Key`.
+pub const REPLAY_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Why a store could not do what was asked, worded for an operator.
+#[derive(Debug)]
+pub enum StoreError {
+    /// The store did not answer in time (locked, overloaded, unreachable). Worth retrying.
+    Unavailable(String),
+    /// The store answered, but with something this proxy cannot use.
+    Broken(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unavailable(why) | Self::Broken(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// What an `Idempotency-Key` already stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyUse {
+    /// Never used (or used longer ago than [`REPLAY_WINDOW`]).
+    Fresh,
+    /// Used by this principal for this account; `Some` once that ended in a final outcome.
+    Same(Option<Outcome>),
+    /// Used by another principal or for another account: this request may not use it.
+    Other,
+}
+
+/// What [`Store::begin`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Begun {
+    /// The intent is committed and this caller holds the account: call Mono, then
+    /// [`Store::finish`].
+    Claimed { intent_id: i64 },
+    /// The key has meanwhile ended in a final outcome: answer with it, call nobody.
+    Replay(Outcome),
+    /// The key belongs to another principal or account.
+    KeyReused,
+    /// Another process holds the account: wait for that intent's outcome.
+    HeldElsewhere { intent_id: i64 },
+}
+
+/// Which rows [`Store::entries`] returns.
+#[derive(Clone, Debug, Default)]
+pub struct Query {
+    pub account_id: Option<String>,
+    pub since: Option<OffsetDateTime>,
+    pub only: Only,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Only {
+    /// Every row.
+    #[default]
+    All,
+    /// Intents whose outcome is unknown (a crash) and that no later Mono answer settled.
+    Unresolved,
+}
+
+/// The store interface. Implementations must make each method atomic.
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug + 'static {
+    /// Which `Idempotency-Key` use this is, without writing anything.
+    async fn key_use(
+        &self,
+        key: &str,
+        principal: &str,
+        account_id: &str,
+        deadline: Instant,
+    ) -> Result<KeyUse, StoreError>;
+
+    /// Before calling Mono, in one transaction: binds the intent's key to its principal and
+    /// account (or finds it bound elsewhere, or already final), claims the account for
+    /// `lease` (an expired claim's intent is marked `outcome_unknown` first), and writes the
+    /// intent. Nothing may call Mono unless this returned [`Begun::Claimed`].
+    async fn begin(
+        &self,
+        intent: &Entry,
+        lease: Duration,
+        deadline: Instant,
+    ) -> Result<Begun, StoreError>;
+
+    /// After Mono answered, in one transaction: writes `outcome` (an `unlink` row naming its
+    /// intent), remembers a final outcome for the key, releases the claim, and settles
+    /// earlier unknown outcomes for the account if this one is final.
+    async fn finish(&self, outcome: &Entry, deadline: Instant) -> Result<(), StoreError>;
+
+    /// Writes an answer that did not need Mono's call of its own (shared with another
+    /// request, or replayed), binding its key like [`Store::begin`] does. `Ok(false)`: the
+    /// key is bound elsewhere, and nothing was written.
+    async fn record_answer(&self, entry: &Entry, deadline: Instant) -> Result<bool, StoreError>;
+
+    /// Writes any other row: a refusal, or a resolution. Returns its id.
+    async fn record(&self, entry: &Entry, deadline: Instant) -> Result<i64, StoreError>;
+
+    /// Records Mono's webhook saying the account is unlinked, once per account however often
+    /// Mono retries, and settles unknown outcomes for it. `Ok(true)` the first time.
+    async fn record_webhook(&self, entry: &Entry, deadline: Instant) -> Result<bool, StoreError>;
+
+    /// The outcome of an intent, once it has one (for waiting on another process's call).
+    async fn outcome_of(&self, intent_id: i64) -> Result<Option<Outcome>, StoreError>;
+
+    /// Marks intents whose holder is gone as `outcome_unknown` and releases their claims;
+    /// returns the intents marked. Run at start-up and periodically.
+    async fn recover(&self) -> Result<Vec<Entry>, StoreError>;
+
+    /// One attempt against a rate limit. `Ok(Err(ms))`: over the limit, wait that long.
+    async fn rate(
+        &self,
+        bucket: &str,
+        per_minute: NonZeroU32,
+        deadline: Instant,
+    ) -> Result<Result<(), i64>, StoreError>;
+
+    /// Whether records can be written right now.
+    async fn health(&self) -> Result<(), StoreError>;
+
+    /// Rows, oldest first.
+    async fn entries(&self, query: &Query) -> Result<Vec<Entry>, StoreError>;
+}
+
+/// A deadline far enough away to mean "until it works" for background writes.
+pub fn patient_deadline() -> Instant {
+    Instant::now() + Duration::from_secs(60)
+}
