@@ -1,9 +1,11 @@
 //! A stand-in for `api.withmono.com`, so the demo and the tests run with no key and no network.
 //!
 //! It speaks Mono's unlink contract over real HTTP: `POST /v2/accounts/{id}/unlink` (and the
-//! v1 path) with `mono-sec-key`. Seeded accounts unlink once (200), then answer 404, as do
-//! unknown ids; a wrong key gets 401. Faults can be injected per account, or for every
-//! account with `*`: latency, 500, 503, 429 with `Retry-After`, or a dropped connection.
+//! v1 path) with `mono-sec-key`. Seeded accounts unlink once (200), then answer Mono's JSON
+//! 404, as do unknown ids; a wrong key gets 401. Faults can be injected per account, or for
+//! every account with `*`: latency, 500, 503, 429 with `Retry-After`, a dropped connection,
+//! or the 404s that are *not* Mono's (a gateway's HTML page, JSON of another shape). It can
+//! also serve one API version only, or under a path, to stand for a misconfigured URL.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -26,7 +28,7 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::envelope;
+use crate::{error::envelope, mono::MonoApi};
 
 /// The secret key the fake Mono accepts in demo mode.
 pub const DEMO_SECRET_KEY: &str = "test_sk_fakemono0000000000demo";
@@ -42,6 +44,12 @@ pub enum FaultKind {
     RateLimited { retry_after: u64 },
     /// Close the connection without answering.
     Drop,
+    /// 404 with an HTML page, as a gateway or a corporate egress proxy answers.
+    Html404,
+    /// 404 with JSON that is not Mono's error (a moved or wrong route on some API).
+    Route404,
+    /// 200 with an HTML page and nothing unlinked (a captive portal, a misrouted page).
+    Html200,
 }
 
 /// A fault and how many calls it affects (`None`: every call).
@@ -75,6 +83,9 @@ impl FromStr for Fault {
                     .map_err(|_| format!("bad Retry-After in {spec:?}"))?,
             },
             None if kind == "drop" => FaultKind::Drop,
+            None if kind == "html404" => FaultKind::Html404,
+            None if kind == "route404" => FaultKind::Route404,
+            None if kind == "html200" => FaultKind::Html200,
             None if kind == "429" => FaultKind::RateLimited { retry_after: 1 },
             None => match kind.parse::<u16>() {
                 Ok(status) if (400..=599).contains(&status) => FaultKind::Status(status),
@@ -88,8 +99,9 @@ impl FromStr for Fault {
 
 fn unknown_fault(spec: &str) -> String {
     format!(
-        "unknown fault {spec:?}: use a status (500, 503), 429[:seconds], drop or latency:ms, \
-         optionally followed by xN to fail only the first N calls"
+        "unknown fault {spec:?}: use a status (500, 503), 429[:seconds], drop, html404, \
+         route404, html200 or latency:ms, optionally followed by xN to fail only the first N \
+         calls"
     )
 }
 
@@ -100,6 +112,9 @@ impl fmt::Display for Fault {
             FaultKind::Status(s) => write!(f, "{s}")?,
             FaultKind::RateLimited { retry_after } => write!(f, "429:{retry_after}")?,
             FaultKind::Drop => f.write_str("drop")?,
+            FaultKind::Html404 => f.write_str("html404")?,
+            FaultKind::Route404 => f.write_str("route404")?,
+            FaultKind::Html200 => f.write_str("html200")?,
         }
         match self.times {
             Some(n) => write!(f, "x{n}"),
@@ -111,8 +126,20 @@ impl fmt::Display for Fault {
 /// The fake's accounts, faults and call counters. Share it with [`Arc`] to inspect calls.
 #[derive(Debug)]
 pub struct FakeMono {
-    secret_key: String,
+    keys: Keys,
+    /// The API versions it serves (both, unless told otherwise).
+    apis: Vec<MonoApi>,
+    /// Where its routes live: "" for the root, as at api.withmono.com.
+    base_path: String,
     state: Mutex<FakeState>,
+}
+
+/// Which `mono-sec-key` values the fake accepts.
+#[derive(Debug)]
+enum Keys {
+    Exactly(String),
+    /// Any sandbox secret key, so several proxies (and partners' tests) can share one fake.
+    AnyTestKey,
 }
 
 #[derive(Debug, Default)]
@@ -124,10 +151,46 @@ struct FakeState {
 }
 
 impl FakeMono {
+    /// A fake that accepts exactly `secret_key`.
     pub fn new(secret_key: &str) -> Self {
         Self {
-            secret_key: secret_key.to_owned(),
+            keys: Keys::Exactly(secret_key.to_owned()),
+            apis: vec![MonoApi::V2, MonoApi::V1],
+            base_path: String::new(),
             state: Mutex::default(),
+        }
+    }
+
+    /// A fake that accepts any `test_sk_…` key and answers others 401.
+    pub fn accepting_any_test_key() -> Self {
+        Self {
+            keys: Keys::AnyTestKey,
+            ..Self::new("")
+        }
+    }
+
+    /// Serves only `api`'s path; the other answers like a server that has no such route.
+    pub fn only_api(mut self, api: MonoApi) -> Self {
+        self.apis = vec![api];
+        self
+    }
+
+    /// Serves its routes under `path` (e.g. `/mono`), as Mono behind a path-rewriting
+    /// gateway would: a proxy whose base URL lacks it reaches nothing.
+    pub fn under_path(mut self, path: &str) -> Self {
+        self.base_path = path.trim_end_matches('/').to_owned();
+        self
+    }
+
+    fn accepts(&self, key: Option<&[u8]>) -> bool {
+        match (&self.keys, key) {
+            (Keys::Exactly(expected), Some(key)) => key == expected.as_bytes(),
+            (Keys::AnyTestKey, Some(key)) => {
+                key.starts_with(b"test_sk_")
+                    && key.len() > 8
+                    && key.iter().all(u8::is_ascii_graphic)
+            }
+            (_, None) => false,
         }
     }
 
@@ -188,11 +251,24 @@ impl FakeMono {
         Some(fault.kind)
     }
 
-    /// The fake's routes, for tests that call it in-process.
+    /// The fake's routes, for tests that call it in-process. Anything else is a bare 404, as
+    /// a web server that has no such route gives.
     pub fn router(self: Arc<Self>) -> Router {
-        Router::new()
-            .route("/v2/accounts/{id}/unlink", post(unlink))
-            .route("/accounts/{id}/unlink", post(unlink))
+        let mut routes = Router::new();
+        for api in &self.apis {
+            let path = match api {
+                MonoApi::V2 => "/v2/accounts/{id}/unlink",
+                MonoApi::V1 => "/accounts/{id}/unlink",
+            };
+            routes = routes.route(path, post(unlink));
+        }
+        let routes = if self.base_path.is_empty() {
+            routes
+        } else {
+            Router::new().nest(&self.base_path, routes)
+        };
+        routes
+            .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found") })
             .with_state(self)
     }
 
@@ -252,6 +328,24 @@ async fn unlink(
                 .insert(header::RETRY_AFTER, retry_after.into());
             return response;
         }
+        Some(FaultKind::Html404) => {
+            let page = "<html><head><title>404 Not Found</title></head><body><center>\
+                        <h1>404 Not Found</h1></center><hr><center>nginx</center></body></html>";
+            return (
+                StatusCode::NOT_FOUND,
+                [(header::CONTENT_TYPE, "text/html")],
+                page,
+            )
+                .into_response();
+        }
+        Some(FaultKind::Html200) => {
+            let page = "<html><body>Welcome! Please accept the terms to continue.</body></html>";
+            return (StatusCode::OK, [(header::CONTENT_TYPE, "text/html")], page).into_response();
+        }
+        Some(FaultKind::Route404) => {
+            let body = serde_json::json!({ "error": "Not Found", "path": format!("/accounts/{id}/unlink") });
+            return (StatusCode::NOT_FOUND, axum::Json(body)).into_response();
+        }
         Some(FaultKind::Drop) => {
             if let Some(Extension(HangUp(token))) = hang_up {
                 token.cancel();
@@ -261,8 +355,7 @@ async fn unlink(
         }
         None => {}
     }
-    let key = headers.get("mono-sec-key").map(|v| v.as_bytes());
-    if key != Some(fake.secret_key.as_bytes()) {
+    if !fake.accepts(headers.get("mono-sec-key").map(|v| v.as_bytes())) {
         return failed(StatusCode::UNAUTHORIZED, "No valid API key provided");
     }
     if fake.lock().linked.remove(&id) {
@@ -301,10 +394,20 @@ mod tests {
         assert_eq!(parse("503x2").unwrap().times, Some(2));
         assert_eq!(parse("drop x1").unwrap().times, Some(1));
         assert_eq!(parse("503").unwrap().times, None);
+        assert_eq!(kind("html404"), FaultKind::Html404);
+        assert_eq!(kind("route404"), FaultKind::Route404);
         for bad in ["", "200", "teapot", "latency:soon", "429:x", "drop:1"] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
-        for spec in ["503", "500x2", "429:3", "drop", "latency:20x1"] {
+        for spec in [
+            "503",
+            "500x2",
+            "429:3",
+            "drop",
+            "latency:20x1",
+            "html404x1",
+            "route404",
+        ] {
             assert_eq!(parse(spec).unwrap().to_string(), spec);
         }
     }

@@ -120,19 +120,38 @@ pub struct Config {
     /// Behind a reverse proxy: take the client address from the last `X-Forwarded-For`
     /// entry. Leave off when clients connect directly (they could claim any address).
     pub trust_forwarded_for: bool,
-    upstream: UpstreamConfig,
+    mono: Arc<Mono>,
 }
+
+/// Why a [`Config`] cannot be used.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// The Mono base URL or key cannot be right (see [`UpstreamConfig::check`]).
+    Mono(String),
+    /// The outgoing HTTP client could not be built (TLS set-up).
+    HttpClient(reqwest::Error),
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Mono(why) => f.write_str(why),
+            Self::HttpClient(error) => write!(f, "cannot build the HTTP client: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 impl Config {
     /// A config with defaults: prefix `/api/mono`, no cross-origin callers, no webhook, no
-    /// static files, a 12 s deadline. Fails only if the HTTP client cannot be built.
+    /// static files, a 12 s deadline. Fails if the Mono URL cannot be right or the HTTP
+    /// client cannot be built.
     pub fn new(
         upstream: UpstreamConfig,
         authoriser: Arc<dyn Authoriser>,
         store: Arc<dyn Store>,
-    ) -> Result<Self, reqwest::Error> {
-        // Build the client once now, so a broken TLS set-up fails here, not per request.
-        Mono::new(upstream.clone())?;
+    ) -> Result<Self, ConfigError> {
         Ok(Self {
             prefix: "/api/mono".into(),
             allowed_origins: Vec::new(),
@@ -145,7 +164,7 @@ impl Config {
             lease: store::DEFAULT_LEASE,
             static_dir: None,
             trust_forwarded_for: false,
-            upstream,
+            mono: Arc::new(Mono::new(upstream)?),
         })
     }
 }
@@ -180,10 +199,8 @@ impl Proxy {
     /// Checks the record for intents a crash left without an outcome (each is logged and
     /// marked `outcome_unknown`), then gets ready to serve.
     pub async fn start(config: Config) -> Result<Self, store::StoreError> {
-        let mono = Mono::new(config.upstream)
-            .map_err(|error| store::StoreError::Broken(format!("HTTP client: {error}")))?;
         let state = AppState {
-            mono: Arc::new(mono),
+            mono: config.mono,
             authoriser: config.authoriser,
             authorize_forward_headers: config.authorize_forward_headers.into(),
             store: config.store,

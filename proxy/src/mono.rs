@@ -46,6 +46,49 @@ pub struct UpstreamConfig {
 }
 
 impl UpstreamConfig {
+    /// Refuses a base URL that cannot be right: a path (the API version's path comes from
+    /// `api`, so `/v2` there would double it), a query, credentials, or plain HTTP for
+    /// anything but a sandbox key on this machine (a live key must only travel over TLS).
+    pub fn check(&self) -> Result<(), String> {
+        let url = &self.base_url;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err("--mono-base-url must be an http(s) URL".into());
+        }
+        if url.path() != "/" && !url.path().is_empty() {
+            return Err(format!(
+                "--mono-base-url must not have a path (it has {:?}): give scheme://host[:port] \
+                 only, and choose /v2 or /v1 with --mono-api",
+                url.path()
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err("--mono-base-url must not have a query or a fragment".into());
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(
+                "--mono-base-url must not carry credentials (user:password@); Mono \
+                        authenticates with the secret key alone"
+                    .into(),
+            );
+        }
+        if url.scheme() == "http" {
+            let loopback = match url.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                Some(url::Host::Domain(name)) => name == "localhost",
+                None => false,
+            };
+            if self.secret_key.is_live() || !loopback {
+                return Err(format!(
+                    "--mono-base-url {} is plain http: use https (plain http is allowed only \
+                     for a test_sk_ key on loopback, such as a local fake Mono)",
+                    url.origin().ascii_serialization()
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Mono's production API with the default limits.
     pub fn new(secret_key: SecretKey) -> Self {
         Self {
@@ -92,6 +135,96 @@ pub struct Upstream {
     pub attempts: u32,
 }
 
+/// The account `unlink-proxy check --probe-mono` asks Mono to unlink: 24 zeros, an id no
+/// account has, so the probe changes nothing at Mono.
+pub const PROBE_ACCOUNT_ID: &str = "000000000000000000000000";
+
+/// What [`Mono::probe`] learned about the configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// Mono's own JSON 404 for an account that cannot exist: URL, route and key look right.
+    Ready,
+    /// 401/403: the key is wrong, revoked, or for the other environment.
+    KeyRejected {
+        status: u16,
+    },
+    /// A 404 that is not Mono's JSON error: wrong base URL or API version, or a gateway.
+    WrongRoute {
+        status: u16,
+    },
+    /// An answer Mono would not give here.
+    Unexpected {
+        status: u16,
+    },
+    /// No connection (DNS, refused, reset).
+    Unreachable(String),
+    /// The connection's TLS failed (certificate, protocol, or plain HTTP on an https URL).
+    Tls(String),
+    TimedOut,
+}
+
+impl Probe {
+    /// Whether the configuration can go live.
+    pub fn is_ready(&self) -> bool {
+        *self == Self::Ready
+    }
+
+    /// What it means, for the operator.
+    pub fn explain(&self) -> String {
+        match self {
+            Self::Ready => "Mono answered its own \"not found\" for an account that cannot \
+                exist: the base URL, the API version and the key look right"
+                .into(),
+            Self::KeyRejected { status } => format!(
+                "Mono answered {status}: the key is wrong, revoked, or for the other \
+                 environment (test_sk_ keys work in the sandbox only)"
+            ),
+            Self::WrongRoute { status } => format!(
+                "the URL answered {status} with something that is not Mono's JSON error: \
+                 check --mono-base-url and --mono-api (a gateway in between answers like this too)"
+            ),
+            Self::Unexpected { status } => format!(
+                "the URL answered {status}, which Mono does not answer for an account that \
+                 cannot exist: check that --mono-base-url really is Mono"
+            ),
+            Self::Unreachable(why) => format!("could not reach the Mono URL: {why}"),
+            Self::Tls(why) => format!("TLS failed: {why}"),
+            Self::TimedOut => "the Mono URL did not answer in time".into(),
+        }
+    }
+}
+
+/// One unlink request, sent.
+enum Sent {
+    Answered {
+        status: StatusCode,
+        retry_after: Option<u64>,
+        answer: Answer,
+    },
+    TimedOut,
+    Failed(reqwest::Error),
+}
+
+/// Why a failed connection failed in TLS, if it did: the rustls error, or the certificate
+/// or handshake problem, found among the error's causes.
+fn tls_problem(error: &reqwest::Error) -> Option<String> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = cause {
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        let text = current.to_string().to_ascii_lowercase();
+        if ["certificate", "tls", "handshake", "corrupt message"]
+            .iter()
+            .any(|word| text.contains(word))
+        {
+            return Some(current.to_string());
+        }
+        cause = current.source();
+    }
+    None
+}
+
 /// Longest answer body read from Mono; its real answers are a few hundred bytes.
 const MAX_BODY: usize = 64 * 1024;
 
@@ -106,8 +239,11 @@ pub struct Mono {
 }
 
 impl Mono {
-    pub fn new(config: UpstreamConfig) -> Result<Self, reqwest::Error> {
-        let http = crate::http_client::build(config.connect_timeout, config.request_timeout)?;
+    /// A client for `config`, once [`UpstreamConfig::check`] accepts it.
+    pub fn new(config: UpstreamConfig) -> Result<Self, crate::ConfigError> {
+        config.check().map_err(crate::ConfigError::Mono)?;
+        let http = crate::http_client::build(config.connect_timeout, config.request_timeout)
+            .map_err(crate::ConfigError::HttpClient)?;
         Ok(Self {
             http,
             config,
@@ -122,7 +258,6 @@ impl Mono {
     /// `{base}/v2/accounts/{id}/unlink` (or the v1 path).
     pub fn unlink_url(&self, id: &AccountId) -> Url {
         let mut url = self.config.base_url.clone();
-        url.set_path("");
         if let Ok(mut segments) = url.path_segments_mut() {
             segments.clear();
             if self.config.api == MonoApi::V2 {
@@ -181,6 +316,31 @@ impl Mono {
         url: &Url,
         timeout: Duration,
     ) -> (MonoVerdict, Option<u16>, bool) {
+        match self.send(url, timeout).await {
+            Sent::Answered {
+                status,
+                retry_after,
+                answer,
+            } => {
+                let (verdict, retryable) = classify(status, retry_after, &answer);
+                self.log(id, url, status, verdict, &answer);
+                (verdict, Some(status.as_u16()), retryable)
+            }
+            Sent::TimedOut => {
+                tracing::warn!(account_id = %id, "Mono did not answer in time");
+                (MonoVerdict::TimedOut, None, false)
+            }
+            Sent::Failed(error) => {
+                // The URL carries no secret, but reqwest's Display may include it; say less.
+                tracing::warn!(account_id = %id, connect = error.is_connect(),
+                    "could not reach Mono: {}", describe(&error));
+                (MonoVerdict::Unavailable { retry_after: None }, None, true)
+            }
+        }
+    }
+
+    /// Sends one unlink to `url` and reads the answer.
+    async fn send(&self, url: &Url, timeout: Duration) -> Sent {
         let sent = self
             .http
             .post(url.clone())
@@ -191,16 +351,8 @@ impl Mono {
             .await;
         let response = match sent {
             Ok(response) => response,
-            Err(error) if error.is_timeout() => {
-                tracing::warn!(account_id = %id, "Mono did not answer in time");
-                return (MonoVerdict::TimedOut, None, false);
-            }
-            Err(error) => {
-                // The URL carries no secret, but reqwest's Display may include it; say less.
-                tracing::warn!(account_id = %id, connect = error.is_connect(),
-                    "could not reach Mono: {}", describe(&error));
-                return (MonoVerdict::Unavailable { retry_after: None }, None, true);
-            }
+            Err(error) if error.is_timeout() => return Sent::TimedOut,
+            Err(error) => return Sent::Failed(error),
         };
         let status = response.status();
         let retry_after = response
@@ -215,17 +367,42 @@ impl Mono {
             .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
         let body = match read_body(response).await {
             Ok(body) => body,
-            Err(error) if error.is_timeout() => {
-                return (MonoVerdict::TimedOut, Some(status.as_u16()), false);
-            }
+            Err(error) if error.is_timeout() => return Sent::TimedOut,
             Err(_) => Vec::new(),
         };
-        let answer = Answer::read(json_type, &body);
-        let (verdict, retryable) = classify(status, retry_after, &answer);
-        self.log(id, url, status, verdict, &answer);
-        (verdict, Some(status.as_u16()), retryable)
+        Sent::Answered {
+            status,
+            retry_after,
+            answer: Answer::read(json_type, &body),
+        }
     }
 
+    /// Checks URL, route and key before going live: one unlink of [`PROBE_ACCOUNT_ID`], an id
+    /// that cannot exist, so Mono has nothing to delete. No retries.
+    pub async fn probe(&self) -> Probe {
+        let id = AccountId::parse(PROBE_ACCOUNT_ID).expect("a valid id");
+        let url = self.unlink_url(&id);
+        let timeout = self.config.connect_timeout + self.config.request_timeout;
+        match self.send(&url, timeout).await {
+            Sent::Answered { status, answer, .. } => match classify(status, None, &answer).0 {
+                MonoVerdict::NotFound => Probe::Ready,
+                MonoVerdict::KeyRejected => Probe::KeyRejected {
+                    status: status.as_u16(),
+                },
+                MonoVerdict::Unexpected => Probe::WrongRoute {
+                    status: status.as_u16(),
+                },
+                _ => Probe::Unexpected {
+                    status: status.as_u16(),
+                },
+            },
+            Sent::TimedOut => Probe::TimedOut,
+            Sent::Failed(error) => match tls_problem(&error) {
+                Some(problem) => Probe::Tls(problem),
+                None => Probe::Unreachable(describe(&error).to_owned()),
+            },
+        }
+    }
     fn log(
         &self,
         id: &AccountId,
@@ -365,6 +542,45 @@ mod tests {
     }
 
     const MONO_404: &str = r#"{"status":"failed","message":"The requested resource doesn't exist","timestamp":"2026-11-23T20:19:40.123Z","data":null}"#;
+
+    #[test]
+    fn base_urls_that_cannot_be_right_are_refused() {
+        let check = |base: &str, key: &str| {
+            let mut config = UpstreamConfig::new(SecretKey::parse(key).unwrap());
+            config.base_url = Url::parse(base).unwrap();
+            config.check()
+        };
+        assert!(check("https://api.withmono.com", "live_sk_k").is_ok());
+        assert!(check("https://api.withmono.com/", "live_sk_k").is_ok());
+        assert!(check("http://127.0.0.1:9000", "test_sk_k").is_ok());
+        assert!(check("http://localhost:9000", "test_sk_k").is_ok());
+        for (base, key, says) in [
+            (
+                "https://api.withmono.com/v2",
+                "live_sk_k",
+                "must not have a path",
+            ),
+            (
+                "https://api.withmono.com/v1/",
+                "live_sk_k",
+                "must not have a path",
+            ),
+            ("https://api.withmono.com/mono", "test_sk_k", "--mono-api"),
+            ("https://api.withmono.com/?a=1", "live_sk_k", "query"),
+            (
+                "https://user:hunter2@api.withmono.com",
+                "live_sk_k",
+                "credentials",
+            ),
+            ("http://127.0.0.1:9000", "live_sk_k", "plain http"),
+            ("http://api.withmono.com", "test_sk_k", "plain http"),
+            ("ftp://api.withmono.com", "test_sk_k", "http(s)"),
+        ] {
+            let error = check(base, key).expect_err(base);
+            assert!(error.contains(says), "{base}: {error}");
+            assert!(!error.contains("hunter2"), "{error}");
+        }
+    }
 
     #[test]
     fn unlink_urls_for_both_api_versions() {

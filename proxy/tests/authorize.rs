@@ -158,9 +158,8 @@ async fn anything_but_an_explicit_yes_denies_without_calling_mono() {
 
 #[tokio::test]
 async fn an_unreachable_authoriser_denies() {
-    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/can-unlink", unused.local_addr().unwrap());
-    drop(unused);
+    // Port 1: nothing listens there (a port freed by another test could be reused at once).
+    let url = "http://127.0.0.1:1/can-unlink".to_owned();
     let mut h = harness(&[]).await;
     let app = app_with_authoriser(&mut h, url.parse().unwrap(), &[]).await;
     assert_eq!(send(&app, with_credentials(OWNED, "k")).await.status, 403);

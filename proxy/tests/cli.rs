@@ -549,3 +549,232 @@ fn the_readmes_authoriser_is_the_compiled_example() {
         "README's axum authoriser differs from proxy/examples/authoriser.rs"
     );
 }
+
+// check --------------------------------------------------------------------------------------
+
+#[test]
+fn a_mono_base_url_with_a_path_is_refused_at_start_up() {
+    for base in [
+        "https://api.withmono.com/v2",
+        "https://api.withmono.com/v1/",
+    ] {
+        let (ok, _, stderr) = run(proxy().env("MONO_SEC_KEY", LIVE_KEY).args([
+            "--authorize-url",
+            "http://127.0.0.1:9/can",
+            "--mono-base-url",
+            base,
+        ]));
+        assert!(!ok, "{base}");
+        assert!(stderr.contains("must not have a path"), "{stderr}");
+        assert!(stderr.contains("--mono-api"), "{stderr}");
+    }
+}
+
+#[test]
+fn check_prints_the_plan_without_serving_or_creating_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.sqlite3");
+    let (ok, stdout, stderr) = run(proxy()
+        .env("MONO_SEC_KEY", LIVE_KEY)
+        .args([
+            "check",
+            "--authorize-url",
+            "https://app.example/internal/can-unlink",
+        ])
+        .args(["--authorize-forward-header", "X-CSRF-Token"])
+        .arg("--audit-db")
+        .arg(&db));
+    assert!(ok, "{stderr}");
+    for expected in [
+        "the configuration is usable",
+        "https://api.withmono.com (V2) with a live key (live_sk_)",
+        "https://app.example/internal/can-unlink",
+        "Cookie, Authorization, x-csrf-token",
+        "will be created",
+        "12s",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} not in {stdout}");
+    }
+    assert!(!stdout.contains("k33pth1s") && !stderr.contains("k33pth1s"));
+    assert!(!db.exists(), "check opens nothing");
+}
+
+/// `check --probe-mono` against `fake` (on loopback), with `extra` flags; returns whether
+/// it passed, its output, and the fake.
+fn probe(fake: FakeMono, key: &str, extra: &[&str], scheme: &str) -> (bool, String, Arc<FakeMono>) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let fake = Arc::new(fake);
+    let addr = runtime.block_on(fake.clone().spawn()).unwrap();
+    let base = format!("{scheme}://{addr}");
+    let (ok, stdout, stderr) = run(proxy()
+        .env("MONO_SEC_KEY", key)
+        .args([
+            "check",
+            "--probe-mono",
+            "--authorize-url",
+            "http://127.0.0.1:9/can",
+        ])
+        .args(["--mono-base-url", &base])
+        .args(extra));
+    let output = format!("{stdout}{stderr}");
+    assert!(!output.contains(&key[8..]), "the key leaked: {output}");
+    drop(runtime);
+    (ok, output, fake)
+}
+
+/// One set-up for the probe: a fake Mono, extra flags, and what `check` must say.
+struct ProbeCase {
+    name: &'static str,
+    fake: FakeMono,
+    flags: &'static [&'static str],
+    scheme: &'static str,
+    passes: bool,
+    says: &'static str,
+}
+
+#[test]
+fn the_probe_tells_each_set_up_apart() {
+    use unlink_proxy::mono::MonoApi;
+    let case = |name, fake, flags, scheme, passes, says| ProbeCase {
+        name,
+        fake,
+        flags,
+        scheme,
+        passes,
+        says,
+    };
+    let gateway = FakeMono::new(TEST_KEY).with_fault("*", "html404".parse().unwrap());
+    let looks_right = "look right";
+    let check_url = "check --mono-base-url and --mono-api";
+    let cases = [
+        case(
+            "right",
+            FakeMono::new(TEST_KEY),
+            &[],
+            "http",
+            true,
+            looks_right,
+        ),
+        case(
+            "wrong key",
+            FakeMono::new("test_sk_someoneelseskey"),
+            &[],
+            "http",
+            false,
+            "answered 401",
+        ),
+        case("gateway page", gateway, &[], "http", false, check_url),
+        case(
+            "wrong version",
+            FakeMono::new(TEST_KEY).only_api(MonoApi::V1),
+            &["--mono-api", "v2"],
+            "http",
+            false,
+            check_url,
+        ),
+        case(
+            "right version",
+            FakeMono::new(TEST_KEY).only_api(MonoApi::V1),
+            &["--mono-api", "v1"],
+            "http",
+            true,
+            looks_right,
+        ),
+        case(
+            "TLS to a plain port",
+            FakeMono::new(TEST_KEY),
+            &[],
+            "https",
+            false,
+            "TLS failed",
+        ),
+    ];
+    for ProbeCase {
+        name,
+        fake,
+        flags,
+        scheme,
+        passes,
+        says,
+    } in cases
+    {
+        let (ok, output, fake) = probe(fake, TEST_KEY, flags, scheme);
+        assert_eq!(ok, passes, "{name}: {output}");
+        assert!(output.contains(says), "{name}: {output}");
+        assert!(
+            output.contains("nothing changes at Mono"),
+            "{name}: {output}"
+        );
+        // One call, when it reached the fake's unlink route at all.
+        let calls = fake.calls(unlink_proxy::mono::PROBE_ACCOUNT_ID);
+        let reached = scheme == "http" && name != "wrong version";
+        assert_eq!(calls, u32::from(reached), "{name}");
+    }
+    // Nothing listening.
+    // Port 1: nothing listens there (a port freed by another test could be reused at once).
+    let base = "http://127.0.0.1:1".to_owned();
+    let (ok, stdout, _) = run(proxy()
+        .env("MONO_SEC_KEY", TEST_KEY)
+        .args([
+            "check",
+            "--probe-mono",
+            "--authorize-url",
+            "http://127.0.0.1:9/can",
+        ])
+        .args(["--mono-base-url", &base]));
+    assert!(!ok);
+    assert!(stdout.contains("could not reach the Mono URL"), "{stdout}");
+}
+
+#[test]
+fn audit_lists_unlinks_mono_never_confirmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.sqlite3");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = SqliteStore::open(&db).unwrap();
+        let soon = tokio::time::Instant::now() + Duration::from_secs(5);
+        for account in ["confirmed", "silent"] {
+            let mut intent = Entry::new(Kind::Intent, None);
+            intent.account_id = Some(account.into());
+            let unlink_proxy::store::Begun::Claimed { intent_id } = store
+                .begin(&intent, Duration::from_secs(30), soon)
+                .await
+                .unwrap()
+            else {
+                panic!("no claim")
+            };
+            let mut outcome = Entry::new(Kind::Unlink, Some(Outcome::Unlinked));
+            outcome.account_id = Some(account.into());
+            outcome.source = Some(unlink_proxy::record::Source::Upstream);
+            outcome.intent_id = Some(intent_id);
+            store.finish(&outcome, soon).await.unwrap();
+        }
+        let mut webhook = Entry::new(Kind::Webhook, Some(Outcome::AccountUnlinked));
+        webhook.account_id = Some("confirmed".into());
+        webhook.source = Some(unlink_proxy::record::Source::Webhook);
+        store.record_webhook(&webhook, soon).await.unwrap();
+    });
+    let audit = |args: &[&str]| {
+        let (ok, stdout, stderr) = run(proxy().arg("audit").arg("--audit-db").arg(&db).args(args));
+        assert!(ok, "{stderr}");
+        stdout
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["account_id"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(audit(&["--unconfirmed", "--older-than", "0s"]), ["silent"]);
+    assert!(
+        audit(&["--unconfirmed"]).is_empty(),
+        "Mono gets ten minutes by default"
+    );
+    let (ok, _, stderr) = run(proxy().args(["audit", "--older-than", "1m"]));
+    assert!(!ok);
+    assert!(stderr.contains("--unconfirmed"), "{stderr}");
+}

@@ -452,7 +452,7 @@ async fn one_key_for_two_accounts_at_once_unlinks_one() {
 #[tokio::test]
 async fn a_wrong_secret_key_is_502_and_says_nothing_about_keys() {
     let mut h = harness(&[]).await;
-    h.upstream.secret_key = SecretKey::parse("live_sk_wrongwrongwrong").unwrap();
+    h.upstream.secret_key = SecretKey::parse("test_sk_wrongwrongwrong").unwrap();
     let app = h.app().await;
     let answer = send(&app, post_unlink(OWNED, "k")).await;
     assert_eq!(answer.status, 502);
@@ -661,4 +661,70 @@ async fn other_webhooks_are_acknowledged_and_bad_ones_refused() {
     let answer = send(&app, webhook(Some("s3cret"), huge)).await;
     assert_eq!(answer.status, 413);
     assert!(h.rows().await.is_empty());
+}
+
+// Only Mono's own answer counts ---------------------------------------------------------
+
+/// One unlink of `OWNED` through `h`: the answer, and the outcome row.
+async fn unlink_once(h: &mut Harness) -> (Answer, unlink_proxy::record::Entry) {
+    let app = h.app().await;
+    let answer = send(&app, post_unlink(OWNED, "k")).await;
+    let outcome = h.rows_of(Kind::Unlink).await.remove(0);
+    (answer, outcome)
+}
+
+#[tokio::test]
+async fn a_404_that_is_not_monos_is_never_already_unlinked() {
+    let mut cases = Vec::new();
+    // A gateway's HTML page, and JSON of another shape, where Mono should be.
+    for fault in ["html404", "route404"] {
+        cases.push((fault, harness(&[(OWNED, fault)]).await));
+    }
+    // The proxy asks for v2, but the URL serves v1 only.
+    let mut wrong_version =
+        harness_with_fake(unlink_proxy::fake_mono::FakeMono::new(SECRET).only_api(MonoApi::V1))
+            .await;
+    wrong_version.upstream.api = MonoApi::V2;
+    cases.push(("wrong API version", wrong_version));
+    // Mono sits under a path on that host (a gateway), which the base URL lacks.
+    let under_path =
+        harness_with_fake(unlink_proxy::fake_mono::FakeMono::new(SECRET).under_path("/mono")).await;
+    cases.push(("wrong base path", under_path));
+
+    for (case, mut h) in cases {
+        let (answer, outcome) = unlink_once(&mut h).await;
+        assert_eq!(answer.status, 502, "{case}");
+        assert_eq!(answer.code(), "upstream_unexpected", "{case}");
+        assert_ne!(answer.body["data"]["already_unlinked"], true, "{case}");
+        assert_eq!(outcome.outcome, Some(Outcome::UpstreamUnexpected), "{case}");
+        assert_eq!(outcome.upstream_status, Some(404), "{case}");
+        assert!(h.fake.is_linked(OWNED), "{case}: nothing was unlinked");
+    }
+}
+
+#[tokio::test]
+async fn monos_own_404_is_already_unlinked_and_a_bare_2xx_still_counts() {
+    // The right version serves Mono's JSON 404 for an unknown account.
+    let mut h =
+        harness_with_fake(unlink_proxy::fake_mono::FakeMono::new(SECRET).only_api(MonoApi::V1))
+            .await;
+    h.upstream.api = MonoApi::V1;
+    let app = h.app().await;
+    let answer = send(&app, post_unlink("0000000000000000000000ab", "k")).await;
+    assert_eq!(answer.status, 403, "not owned by the demo user");
+    let answer = send(&app, post_unlink(OWNED, "k1")).await;
+    assert_eq!(answer.body["data"]["already_unlinked"], false);
+    let answer = send(&app, post_unlink(OWNED, "k2")).await;
+    assert_eq!(answer.body["data"]["already_unlinked"], true);
+
+    // A 2xx without JSON: Mono's contract says the account is gone, so it is success, but
+    // the record says it looked odd.
+    let mut h = harness(&[(OWNED, "html200")]).await;
+    let (answer, outcome) = unlink_once(&mut h).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(outcome.outcome, Some(Outcome::Unlinked));
+    assert_eq!(
+        outcome.detail.as_deref(),
+        Some("Mono's 2xx had no JSON body")
+    );
 }

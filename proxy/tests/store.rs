@@ -311,6 +311,41 @@ async fn mono_settles_unknown_outcomes(stores: Pair) {
     );
 }
 
+async fn unlinks_stay_unconfirmed_until_monos_webhook(stores: Pair) {
+    let (store, _) = stores;
+    for account in [ACCOUNT, OTHER_ACCOUNT] {
+        let first = intent(account, account, "alice");
+        let id = claimed(&*store, &first, Duration::from_secs(30)).await;
+        store
+            .finish(&outcome_for(&first, id, Outcome::Unlinked), soon())
+            .await
+            .unwrap();
+    }
+    let unconfirmed = |older_than| Query {
+        only: Only::Unconfirmed { older_than },
+        ..Query::default()
+    };
+    let accounts = |rows: Vec<Entry>| -> Vec<String> {
+        rows.into_iter().map(|e| e.account_id.unwrap()).collect()
+    };
+    let now = store.entries(&unconfirmed(Duration::ZERO)).await.unwrap();
+    assert_eq!(accounts(now), [ACCOUNT, OTHER_ACCOUNT]);
+    assert!(
+        store
+            .entries(&unconfirmed(Duration::from_secs(600)))
+            .await
+            .unwrap()
+            .is_empty(),
+        "too recent to worry about"
+    );
+    store
+        .record_webhook(&webhook(ACCOUNT), soon())
+        .await
+        .unwrap();
+    let left = store.entries(&unconfirmed(Duration::ZERO)).await.unwrap();
+    assert_eq!(accounts(left), [OTHER_ACCOUNT]);
+}
+
 async fn rates_allow_a_burst_then_say_how_long_to_wait(stores: Pair) {
     let (store, _) = stores;
     let limit = std::num::NonZeroU32::new(3).unwrap();
@@ -388,6 +423,7 @@ macro_rules! suite {
             case!(an_expired_claim_is_marked_unknown_and_taken_over);
             case!(recovery_marks_a_dead_holders_intents);
             case!(mono_settles_unknown_outcomes);
+            case!(unlinks_stay_unconfirmed_until_monos_webhook);
             case!(rates_allow_a_burst_then_say_how_long_to_wait);
             case!(rows_that_make_no_sense_are_refused);
             case!(queries_filter_by_account_and_time);

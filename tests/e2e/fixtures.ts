@@ -18,6 +18,7 @@ export interface AuditRow {
   idempotency_key: string | null;
   principal: string | null;
   source: string | null;
+  upstream_status: number | null;
   attempts: number;
 }
 

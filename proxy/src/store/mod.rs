@@ -86,6 +86,9 @@ pub enum Only {
     All,
     /// Intents whose outcome is unknown (a crash) and that no later Mono answer settled.
     Unresolved,
+    /// Unlinks this proxy made (`unlinked`, from Mono itself) at least `older_than` ago that
+    /// Mono's `account_unlinked` webhook has not confirmed.
+    Unconfirmed { older_than: Duration },
 }
 
 /// The store interface. Implementations must make each method atomic.

@@ -407,9 +407,21 @@ impl Store for SqliteStore {
         let account = query.account_id.clone();
         let since = query.since.map(rfc3339);
         let only = query.only;
+        let cutoff = match only {
+            Only::Unconfirmed { older_than } => {
+                Some(rfc3339(time::OffsetDateTime::now_utc() - older_than))
+            }
+            _ => None,
+        };
         self.read(move |connection| {
             let filter = match only {
                 Only::All => "",
+                Only::Unconfirmed { .. } => {
+                    "AND kind = 'unlink' AND outcome = 'unlinked' AND source = 'upstream'
+                     AND ts <= ?3
+                     AND NOT EXISTS (SELECT 1 FROM audit w WHERE w.kind = 'webhook'
+                         AND w.account_id = audit.account_id)"
+                }
                 // Intents with no outcome yet, or an unknown one nothing settled since.
                 Only::Unresolved => {
                     "AND kind = 'intent'
@@ -420,10 +432,12 @@ impl Store for SqliteStore {
             };
             let mut statement = connection.prepare(&format!(
                 "SELECT {COLUMNS} FROM audit
-                 WHERE (?1 IS NULL OR account_id = ?1) AND (?2 IS NULL OR ts >= ?2) {filter}
+                 WHERE (?1 IS NULL OR account_id = ?1) AND (?2 IS NULL OR ts >= ?2)
+                    -- ?3 is named in every query, so one parameter list fits them all
+                    AND (?3 IS NULL OR ?3 IS NOT NULL) {filter}
                  ORDER BY id"
             ))?;
-            let rows = statement.query_map(params![account, since], entry_from_row)?;
+            let rows = statement.query_map(params![account, since, cutoff], entry_from_row)?;
             rows.collect()
         })
         .await

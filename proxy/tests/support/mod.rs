@@ -41,14 +41,21 @@ pub struct Harness {
 /// A fake Mono with the three accounts (plus any faults), and a config pointing at it with
 /// fast retries.
 pub async fn harness(faults: &[(&str, &str)]) -> Harness {
-    let mut fake = FakeMono::new(SECRET)
-        .with_account(OWNED)
-        .with_account(OWNED_2)
-        .with_account(NOT_OWNED);
+    let mut fake = FakeMono::new(SECRET);
     for (id, spec) in faults {
         fake = fake.with_fault(id, spec.parse::<Fault>().unwrap());
     }
-    let fake = Arc::new(fake);
+    harness_with_fake(fake).await
+}
+
+/// The same with a fake of the test's own making (another API version, another path); the
+/// three accounts are added to it.
+pub async fn harness_with_fake(fake: FakeMono) -> Harness {
+    let fake = Arc::new(
+        fake.with_account(OWNED)
+            .with_account(OWNED_2)
+            .with_account(NOT_OWNED),
+    );
     let addr = fake.clone().spawn().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(dir.path().join("audit.sqlite3")).unwrap());

@@ -27,6 +27,20 @@ pub struct Cli {
 pub enum Command {
     /// Print audit rows as JSON lines, oldest first.
     Audit(AuditArgs),
+    /// Check a configuration and print what the proxy would do, without serving.
+    Check(Box<CheckArgs>),
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Also ask Mono, once, to unlink account 000000000000000000000000, which cannot exist:
+    /// its answer tells whether the URL, API version and key are right. Nothing changes at
+    /// Mono.
+    #[arg(long)]
+    pub probe_mono: bool,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 #[derive(Args, Debug)]
@@ -145,8 +159,18 @@ pub struct AuditArgs {
 
     /// Only intents sent to Mono whose outcome is unknown (the proxy stopped before it was
     /// recorded) and that no later answer from Mono settled.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "unconfirmed")]
     pub unresolved: bool,
+
+    /// Only unlinks Mono answered with success that its account_unlinked webhook has not
+    /// confirmed (older than --older-than).
+    #[arg(long)]
+    pub unconfirmed: bool,
+
+    /// With --unconfirmed: how long Mono's webhook may take.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration,
+        requires = "unconfirmed")]
+    pub older_than: Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

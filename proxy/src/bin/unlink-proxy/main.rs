@@ -4,6 +4,7 @@
 //! MONO_SEC_KEY=live_sk_… unlink-proxy --authorize-url https://app.example/internal/can-unlink
 //! unlink-proxy --fake-mono --static-dir dist          # the demo: no key, no network
 //! unlink-proxy audit --account 60770aa8c5878a2af69ed849 --since 24h
+//! unlink-proxy check --probe-mono --authorize-url …   # before going live
 //! ```
 
 mod cli;
@@ -18,7 +19,7 @@ use unlink_proxy::{
     store::{Only, Query, Store},
 };
 
-use crate::cli::{AuditArgs, Cli, Command, LogFormat, ServeArgs};
+use crate::cli::{AuditArgs, CheckArgs, Cli, Command, LogFormat, ServeArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Some(Command::Audit(args)) => runtime.block_on(print_audit(args)),
+        Some(Command::Check(args)) => runtime.block_on(check(*args)),
         None => {
             init_logging(cli.serve.log_format);
             runtime.block_on(serve(cli.serve))
@@ -62,6 +64,10 @@ async fn print_audit(args: AuditArgs) -> ExitCode {
         since: args.since,
         only: if args.unresolved {
             Only::Unresolved
+        } else if args.unconfirmed {
+            Only::Unconfirmed {
+                older_than: args.older_than,
+            }
         } else {
             Only::All
         },
@@ -81,14 +87,18 @@ async fn print_audit(args: AuditArgs) -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> ExitCode {
-    let setup = match setup::configure(&args).await {
-        Ok(setup) => setup,
+    let plan = match setup::plan(&args).await {
+        Ok(plan) => plan,
         Err(message) => return fail(&message),
     };
-    let demo = args.fake_mono;
-    let proxy = match Proxy::start(setup.config).await {
-        Ok(proxy) => proxy,
-        Err(error) => return fail(&error.to_string()),
+    let (mono, authorisation) = (plan.mono.clone(), plan.authorisation.clone());
+    let config = setup::store(&args).and_then(|store| setup::config(plan, &args, store));
+    let proxy = match config {
+        Ok(config) => match Proxy::start(config).await {
+            Ok(proxy) => proxy,
+            Err(error) => return fail(&error.to_string()),
+        },
+        Err(message) => return fail(&message),
     };
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(listener) => listener,
@@ -97,10 +107,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
     let shutdown = shutdown_signal();
     // The real address, when --listen asked for port 0.
     let addr = listener.local_addr().unwrap_or(args.listen);
-    if demo {
-        tracing::warn!("{}", setup.banner);
+    if args.fake_mono {
+        tracing::warn!("{mono} {authorisation}.");
     } else {
-        tracing::info!("{}", setup.banner);
+        tracing::info!("{mono}; authorisation: {authorisation}");
     }
     tracing::info!("listening on http://{addr}");
     if args.static_dir.is_some() {
@@ -116,6 +126,99 @@ async fn serve(args: ServeArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => fail(&format!("server error: {error}")),
+    }
+}
+
+/// Prints what `serve` would do with these flags, and with `--probe-mono` what Mono says.
+async fn check(args: CheckArgs) -> ExitCode {
+    let serve = &args.serve;
+    let plan = match setup::plan(serve).await {
+        Ok(plan) => plan,
+        Err(message) => return fail(&message),
+    };
+    let record = if serve.audit_db.is_file() {
+        format!("SQLite {} (exists)", serve.audit_db.display())
+    } else {
+        format!(
+            "SQLite {} (will be created, owner-only)",
+            serve.audit_db.display()
+        )
+    };
+    let origins = if serve.allowed_origins.is_empty() {
+        "same-origin only".to_owned()
+    } else {
+        serve.allowed_origins.join(", ")
+    };
+    println!(
+        "unlink-proxy {}: the configuration is usable",
+        env!("CARGO_PKG_VERSION")
+    );
+    for (what, value) in [
+        (
+            "listen",
+            format!(
+                "http://{}, routes under {}",
+                serve.listen,
+                if serve.prefix.is_empty() {
+                    "/"
+                } else {
+                    &serve.prefix
+                }
+            ),
+        ),
+        ("Mono", plan.mono.clone()),
+        ("authorisation", plan.authorisation.clone()),
+        ("record", record),
+        (
+            "deadline",
+            humantime::format_duration(serve.deadline).to_string(),
+        ),
+        (
+            "limits",
+            format!(
+                "{} a minute per user, {} per address",
+                serve.rate_limit_per_minute, serve.ip_rate_limit_per_minute
+            ),
+        ),
+        ("callers", origins),
+        (
+            "webhook",
+            if plan.webhook_secret.is_some() {
+                "enabled".into()
+            } else {
+                "disabled (no MONO_WEBHOOK_SECRET)".into()
+            },
+        ),
+        (
+            "static files",
+            serve
+                .static_dir
+                .as_ref()
+                .map_or("none".into(), |d| d.display().to_string()),
+        ),
+    ] {
+        println!("  {what:<14} {value}");
+    }
+    if !args.probe_mono {
+        return ExitCode::SUCCESS;
+    }
+    let mono = match unlink_proxy::mono::Mono::new(plan.upstream) {
+        Ok(mono) => mono,
+        Err(error) => return fail(&error.to_string()),
+    };
+    let id = unlink_proxy::account::AccountId::parse(unlink_proxy::mono::PROBE_ACCOUNT_ID)
+        .expect("a valid id");
+    println!(
+        "probe: POST {} for an account that cannot exist; nothing changes at Mono",
+        mono.unlink_url(&id)
+    );
+    let probe = mono.probe().await;
+    if probe.is_ready() {
+        println!("probe: ok: {}", probe.explain());
+        ExitCode::SUCCESS
+    } else {
+        println!("probe: FAILED: {}", probe.explain());
+        ExitCode::FAILURE
     }
 }
 

@@ -1,6 +1,7 @@
-//! Flags and environment → a [`Config`], refusing what cannot be right. The demo (a fake
-//! Mono) and a real deployment are set up by separate functions, and the choice between
-//! them is explicit: no key never quietly means "pretend".
+//! Flags and environment → a plan for the proxy, refusing what cannot be right. The demo (a
+//! fake Mono) and a real deployment are planned by separate functions, and the choice
+//! between them is explicit: no key never quietly means "pretend". `serve` turns a plan into
+//! a running proxy; `check` prints it.
 
 use std::{collections::HashSet, path::Path, sync::Arc};
 
@@ -20,27 +21,40 @@ pub const DEMO_OWNED: &[&str] = &["60770aa8c5878a2af69ed849", "65c4c03aa66a95b57
 pub const DEMO_NOT_OWNED: &str = "64779d900000000000b3de23aeb8";
 pub const DEMO_USER: &str = "demo-user";
 
-/// A configured proxy and the line that tells the operator what it will talk to.
-pub struct Setup {
-    pub config: Config,
-    pub banner: String,
+/// Everything checked, nothing opened yet.
+pub struct Plan {
+    pub upstream: UpstreamConfig,
+    pub authoriser: Arc<dyn Authoriser>,
+    /// What the proxy will talk to, for the start-up log and `check`.
+    pub mono: String,
+    pub authorisation: String,
+    pub webhook_secret: Option<SharedSecret>,
 }
 
-/// Reads the key, then sets up either the demo or a real deployment.
-pub async fn configure(args: &ServeArgs) -> Result<Setup, String> {
+/// Reads the key, then plans either the demo or a real deployment, and checks what both
+/// share.
+pub async fn plan(args: &ServeArgs) -> Result<Plan, String> {
     let key = secret_key(args)?;
-    let mut setup = if args.fake_mono {
+    let plan = if args.fake_mono {
         demo(args, key.is_some()).await?
     } else {
         live(args, key)?
     };
-    common(args, &mut setup.config)?;
-    Ok(setup)
+    plan.upstream.check()?;
+    if let Some(dir) = &args.static_dir
+        && !dir.join("index.html").is_file()
+    {
+        return Err(format!(
+            "--static-dir {} has no index.html (build the widget first: make build)",
+            dir.display()
+        ));
+    }
+    Ok(plan)
 }
 
 /// `--fake-mono`: a fake Mono on loopback and a demo user. Anything that says "real Mono"
 /// alongside it is a contradiction, refused rather than ignored.
-async fn demo(args: &ServeArgs, has_key: bool) -> Result<Setup, String> {
+async fn demo(args: &ServeArgs, has_key: bool) -> Result<Plan, String> {
     let contradiction = |what: &str| {
         format!(
             "--fake-mono cannot be combined with {what}: the fake Mono never uses it. Drop \
@@ -76,23 +90,28 @@ async fn demo(args: &ServeArgs, has_key: bool) -> Result<Setup, String> {
         SecretKey::parse(fake_mono::DEMO_SECRET_KEY).expect("the demo key is valid"),
     );
     upstream.base_url = Url::parse(&format!("http://{addr}")).expect("a valid URL");
+    upstream.max_attempts = args.upstream_attempts;
     let authoriser = Arc::new(DemoAuthoriser {
         principal: Principal::new(DEMO_USER).expect("a valid principal"),
         owned,
     });
-    let banner = format!(
-        "FAKE MONO: --fake-mono is set, so unlinks go to a built-in fake Mono on {addr}. \
-         Nothing reaches api.withmono.com. Demo user \"{DEMO_USER}\" owns {}.",
-        DEMO_OWNED.join(", ")
-    );
-    Ok(Setup {
-        config: config(upstream, authoriser, args)?,
-        banner,
+    Ok(Plan {
+        upstream,
+        authoriser,
+        mono: format!(
+            "FAKE MONO: --fake-mono is set, so unlinks go to a built-in fake Mono on {addr}. \
+             Nothing reaches api.withmono.com."
+        ),
+        authorisation: format!(
+            "demo user \"{DEMO_USER}\" owns {}; nobody else is asked",
+            DEMO_OWNED.join(", ")
+        ),
+        webhook_secret: webhook_secret(args)?,
     })
 }
 
 /// A real Mono: needs a key and the partner's authoriser.
-fn live(args: &ServeArgs, key: Option<SecretKey>) -> Result<Setup, String> {
+fn live(args: &ServeArgs, key: Option<SecretKey>) -> Result<Plan, String> {
     if !args.fake_mono_accounts.is_empty() || !args.fake_mono_faults.is_empty() {
         return Err("--fake-mono-account and --fake-mono-fault need --fake-mono".into());
     }
@@ -120,56 +139,55 @@ fn live(args: &ServeArgs, key: Option<SecretKey>) -> Result<Setup, String> {
         upstream.base_url = base.clone();
     }
     upstream.api = args.mono_api;
-    let banner = format!(
-        "using Mono at {} ({:?}) with a {} key ({})",
-        upstream.base_url,
-        args.mono_api,
-        if key.is_live() { "live" } else { "test" },
-        key.prefix()
-    );
-    Ok(Setup {
-        config: config(upstream, authoriser, args)?,
-        banner,
+    upstream.max_attempts = args.upstream_attempts;
+    let forwarded: Vec<String> = ["Cookie", "Authorization"]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(args.authorize_forward_headers.iter().map(|h| h.to_string()))
+        .collect();
+    Ok(Plan {
+        mono: format!(
+            "using Mono at {} ({:?}) with a {} key ({})",
+            upstream.base_url.origin().ascii_serialization(),
+            args.mono_api,
+            if key.is_live() { "live" } else { "test" },
+            key.prefix()
+        ),
+        upstream,
+        authoriser,
+        authorisation: format!(
+            "asking {} (timeout {}), forwarding {}",
+            url.origin().ascii_serialization() + url.path(),
+            humantime::format_duration(args.authorize_timeout),
+            forwarded.join(", ")
+        ),
+        webhook_secret: webhook_secret(args)?,
     })
 }
 
-fn config(
-    mut upstream: UpstreamConfig,
-    authoriser: Arc<dyn Authoriser>,
-    args: &ServeArgs,
-) -> Result<Config, String> {
-    upstream.max_attempts = args.upstream_attempts;
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&args.audit_db).map_err(|error| error.to_string())?);
-    Config::new(upstream, authoriser, store)
-        .map_err(|error| format!("cannot build the HTTP client: {error}"))
-}
-
-/// What both set-ups share.
-fn common(args: &ServeArgs, config: &mut Config) -> Result<(), String> {
+/// The proxy's config: the plan, the record, and what every deployment shares.
+pub fn config(plan: Plan, args: &ServeArgs, store: Arc<dyn Store>) -> Result<Config, String> {
+    let mut config =
+        Config::new(plan.upstream, plan.authoriser, store).map_err(|error| error.to_string())?;
     config.prefix = args.prefix.clone();
     config.allowed_origins = args.allowed_origins.clone();
     config.authorize_forward_headers = args.authorize_forward_headers.clone();
-    config.webhook_secret = webhook_secret(args)?;
+    config.webhook_secret = plan.webhook_secret;
     config.trust_forwarded_for = args.trust_forwarded_for;
     config.deadline = args.deadline;
+    config.static_dir = args.static_dir.clone();
     config.rate_limits = RateLimits {
         per_principal: args.rate_limit_per_minute,
         per_address: args.ip_rate_limit_per_minute,
     };
-    if let Some(dir) = &args.static_dir {
-        if !dir.join("index.html").is_file() {
-            return Err(format!(
-                "--static-dir {} has no index.html (build the widget first: make build)",
-                dir.display()
-            ));
-        }
-        config.static_dir = Some(dir.clone());
-    }
-    if config.webhook_secret.is_none() {
-        tracing::info!("webhooks disabled: set MONO_WEBHOOK_SECRET to enable them");
-    }
-    Ok(())
+    Ok(config)
+}
+
+/// Opens (or creates) the record.
+pub fn store(args: &ServeArgs) -> Result<Arc<dyn Store>, String> {
+    Ok(Arc::new(
+        SqliteStore::open(&args.audit_db).map_err(|error| error.to_string())?,
+    ))
 }
 
 /// MONO_SEC_KEY or --secret-key-file (not both). Set but empty is a mistake, not "no key".
