@@ -6,7 +6,7 @@ use web_sys::{CustomEvent, CustomEventInit, HtmlElement};
 /// The events a widget dispatches. Their names are part of the public contract: `unlink.d.ts`
 /// declares the same list, and a test checks the two agree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WidgetEvent {
+pub(crate) enum WidgetEvent {
     /// The dialog opened.
     Open,
     /// The user dismissed the dialog (Cancel or Escape).
@@ -21,7 +21,7 @@ pub enum WidgetEvent {
 
 impl WidgetEvent {
     #[cfg(test)]
-    pub const ALL: [WidgetEvent; 5] = [
+    pub(crate) const ALL: [WidgetEvent; 5] = [
         Self::Open,
         Self::Cancel,
         Self::Confirm,
@@ -30,7 +30,7 @@ impl WidgetEvent {
     ];
 
     /// The DOM event type.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Open => "unlink:open",
             Self::Cancel => "unlink:cancel",
@@ -43,7 +43,7 @@ impl WidgetEvent {
 
 /// Dispatches `event` on `host` with a `detail` object made of `fields`. The event bubbles
 /// and crosses shadow roots, so a listener on `document` hears every widget on the page.
-pub fn emit(host: &HtmlElement, event: WidgetEvent, fields: &[(&str, JsValue)]) {
+pub(crate) fn emit(host: &HtmlElement, event: WidgetEvent, fields: &[(&str, JsValue)]) {
     let detail = js_sys::Object::new();
     for (key, value) in fields {
         let _ = js_sys::Reflect::set(&detail, &JsValue::from_str(key), value);
@@ -59,6 +59,6 @@ pub fn emit(host: &HtmlElement, event: WidgetEvent, fields: &[(&str, JsValue)]) 
 }
 
 /// A JavaScript value for an optional field: the value, or `null`.
-pub fn or_null<T: Into<JsValue>>(value: Option<T>) -> JsValue {
+pub(crate) fn or_null<T: Into<JsValue>>(value: Option<T>) -> JsValue {
     value.map_or(JsValue::NULL, Into::into)
 }

@@ -10,7 +10,7 @@ use crate::{
 
 /// Where one widget is in the unlink flow.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Phase {
+pub(crate) enum Phase {
     /// The trigger button is showing; the dialog is closed.
     #[default]
     Idle,
@@ -26,7 +26,7 @@ pub enum Phase {
 
 /// Something the user or the network did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Event {
+pub(crate) enum Event {
     /// The trigger was activated.
     Open,
     /// Cancel or Escape.
@@ -39,7 +39,7 @@ pub enum Event {
 
 impl Phase {
     /// The phase after `event`, or `None` when the event means nothing now and must be ignored.
-    pub fn next(self, event: Event) -> Option<Phase> {
+    pub(crate) fn next(self, event: Event) -> Option<Phase> {
         use {Event as E, Phase as P};
         Some(match (self, event) {
             (P::Idle, E::Open) => P::Confirming,
@@ -54,12 +54,12 @@ impl Phase {
     }
 
     /// Whether the dialog is showing.
-    pub fn is_open(self) -> bool {
+    pub(crate) fn is_open(self) -> bool {
         matches!(self, Phase::Confirming | Phase::Pending | Phase::Failed(_))
     }
 
     /// The status line that replaces the trigger after success; empty before.
-    pub fn status_text(self, texts: &Texts) -> String {
+    pub(crate) fn status_text(self, texts: &Texts) -> String {
         match self {
             Phase::Done {
                 already_unlinked: true,
@@ -70,7 +70,7 @@ impl Phase {
     }
 
     /// The dialog's alert line: why the last attempt failed, if it did.
-    pub fn error_text(self, texts: &Texts) -> String {
+    pub(crate) fn error_text(self, texts: &Texts) -> String {
         match self {
             Phase::Failed(failure) => failure.message(texts),
             _ => String::new(),
@@ -78,7 +78,7 @@ impl Phase {
     }
 
     /// The dialog's progress line while the request is in flight.
-    pub fn progress_text(self, texts: &Texts) -> String {
+    pub(crate) fn progress_text(self, texts: &Texts) -> String {
         match self {
             Phase::Pending => texts.get(Key::Pending).to_owned(),
             _ => String::new(),
@@ -86,7 +86,7 @@ impl Phase {
     }
 
     /// The `data-state` attribute, for partners' CSS and for tests.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Phase::Idle => "idle",
             Phase::Confirming => "confirming",

@@ -10,12 +10,12 @@ use wasm_bindgen::{JsCast, JsValue};
 use crate::text::{Key, Locale, Texts};
 
 /// Default time to wait for the proxy before giving up, in milliseconds.
-pub const DEFAULT_TIMEOUT_MS: u32 = 15_000;
+pub(crate) const DEFAULT_TIMEOUT_MS: u32 = 15_000;
 const TIMEOUT_RANGE_MS: std::ops::RangeInclusive<f64> = 1_000.0..=120_000.0;
 
 /// Options exactly as the partner gave them, before any checks.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct RawOptions {
+pub(crate) struct RawOptions {
     pub account_id: Option<String>,
     pub endpoint: Option<String>,
     pub bank: Option<String>,
@@ -31,7 +31,7 @@ pub struct RawOptions {
 
 /// Checked options: everything the widget needs, in the form it needs it.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Options {
+pub(crate) struct Options {
     pub account_id: String,
     /// The proxy's base URL, without a trailing slash.
     pub endpoint: String,
@@ -47,7 +47,7 @@ pub struct Options {
 
 /// Fetch's `credentials` mode for the request to the proxy.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Credentials {
+pub(crate) enum Credentials {
     #[default]
     SameOrigin,
     Include,
@@ -56,7 +56,7 @@ pub enum Credentials {
 
 /// One thing wrong with the options, worded for the partner's developer console.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum OptionError {
+pub(crate) enum OptionError {
     NotAnObject,
     NotAnElement,
     WrongType {
@@ -139,7 +139,7 @@ impl fmt::Display for OptionError {
 
 impl RawOptions {
     /// Checks every option and reports every problem at once, so a partner fixes them in one go.
-    pub fn validate(self) -> Result<Options, Vec<OptionError>> {
+    pub(crate) fn validate(self) -> Result<Options, Vec<OptionError>> {
         let mut errors = self.type_errors;
 
         let account_id = match self.account_id {
@@ -246,7 +246,7 @@ impl RawOptions {
     }
 
     /// Collects options from a JavaScript object. Wrong types become errors, never panics.
-    pub fn from_js(options: &JsValue) -> Self {
+    pub(crate) fn from_js(options: &JsValue) -> Self {
         let mut raw = RawOptions::default();
         if !options.is_object() {
             if !options.is_undefined() && !options.is_null() {
@@ -277,14 +277,14 @@ impl RawOptions {
 impl Options {
     /// `POST {endpoint}/accounts/{id}/unlink`. The id is already limited to characters that
     /// `encodeURIComponent` leaves unchanged, so it can never add a path segment or a query.
-    pub fn unlink_url(&self) -> String {
+    pub(crate) fn unlink_url(&self) -> String {
         format!("{}/accounts/{}/unlink", self.endpoint, self.account_id)
     }
 }
 
 /// Mono account ids: 24 hex characters in practice, 28 in one official sample. Anything in
 /// `[A-Za-z0-9_-]{1,64}` is let through for Mono to judge.
-pub fn is_valid_account_id(id: &str) -> bool {
+pub(crate) fn is_valid_account_id(id: &str) -> bool {
     (1..=64).contains(&id.len())
         && id
             .bytes()

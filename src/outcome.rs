@@ -8,7 +8,7 @@ use crate::text::{Key, Texts};
 
 /// The result of one confirmation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// The account is unlinked. `already` is true when the proxy says it was unlinked before.
     Unlinked { already: bool },
     /// Nothing was unlinked; the dialog stays open and says why.
@@ -18,7 +18,7 @@ pub enum Outcome {
 /// Why an unlink did not happen. Each kind has one message and one stable code for
 /// `unlink:error` listeners.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// 401 or 403: the signed-in user may not unlink this account.
     NotAllowed,
     /// 404: the proxy (or something in front of it) does not know this account.
@@ -38,7 +38,7 @@ pub enum Failure {
 impl Failure {
     /// Every kind, in the order `unlink.d.ts` lists their codes.
     #[cfg(test)]
-    pub const ALL: [Failure; 7] = [
+    pub(crate) const ALL: [Failure; 7] = [
         Self::NotAllowed,
         Self::NotFound,
         Self::RateLimited { retry_after: None },
@@ -49,7 +49,7 @@ impl Failure {
     ];
 
     /// The `detail.code` of the `unlink:error` event.
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             Self::NotAllowed => "not_allowed",
             Self::NotFound => "not_found",
@@ -62,7 +62,7 @@ impl Failure {
     }
 
     /// The sentence shown to the end user. Never the server's own text.
-    pub fn message(self, texts: &Texts) -> String {
+    pub(crate) fn message(self, texts: &Texts) -> String {
         match self {
             Self::NotAllowed => texts.get(Key::NotAllowed).to_owned(),
             Self::NotFound => texts.get(Key::NotFound).to_owned(),
@@ -75,7 +75,7 @@ impl Failure {
 
 /// Maps an HTTP answer to an outcome. `already_unlinked` is the body's
 /// `data.already_unlinked`; a 2xx body that is not the proxy's JSON still counts as success.
-pub fn classify(status: u16, already_unlinked: bool, retry_after: Option<u32>) -> Outcome {
+pub(crate) fn classify(status: u16, already_unlinked: bool, retry_after: Option<u32>) -> Outcome {
     let failure = match status {
         200..=299 => {
             return Outcome::Unlinked {
@@ -93,7 +93,7 @@ pub fn classify(status: u16, already_unlinked: bool, retry_after: Option<u32>) -
 
 /// Reads a `Retry-After` header given in seconds. (HTTP dates are handled by the caller,
 /// which has a clock.)
-pub fn retry_after_seconds(value: &str) -> Option<u32> {
+pub(crate) fn retry_after_seconds(value: &str) -> Option<u32> {
     let value = value.trim();
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
         return None;

@@ -14,7 +14,7 @@ use crate::{
 
 /// What came back, for the state machine and for `unlink:*` event listeners.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Reply {
+pub(crate) struct Reply {
     pub outcome: Outcome,
     /// The HTTP status, or `None` when there was no answer.
     pub status: Option<u16>,
@@ -26,7 +26,7 @@ pub struct Reply {
 ///
 /// `abort` cancels it from outside (the widget was unmounted); then there is nobody left to
 /// tell, and this returns `None`.
-pub async fn unlink(
+pub(crate) async fn unlink(
     options: &Options,
     idempotency_key: &str,
     abort: &AbortController,

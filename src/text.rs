@@ -7,7 +7,7 @@
 /// A supported language. Anything else is a configuration error, so a typo never silently
 /// shows English to a French-speaking user.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Locale {
+pub(crate) enum Locale {
     #[default]
     En,
     Fr,
@@ -15,7 +15,7 @@ pub enum Locale {
 
 impl Locale {
     /// Reads a BCP 47 tag by its language subtag: `fr`, `fr-FR` and `FR_ca` are all French.
-    pub fn parse(tag: &str) -> Option<Self> {
+    pub(crate) fn parse(tag: &str) -> Option<Self> {
         let language = tag.trim().split(['-', '_']).next().unwrap_or_default();
         match language.to_ascii_lowercase().as_str() {
             "en" => Some(Self::En),
@@ -38,20 +38,20 @@ macro_rules! catalog {
     ($($variant:ident = $name:literal { en: $en:expr, fr: $fr:expr $(,)? },)*) => {
         /// A string the widget shows.
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        pub enum Key { $($variant,)* }
+        pub(crate) enum Key { $($variant,)* }
 
         impl Key {
             /// Every key, in catalog order.
-            pub const ALL: &'static [Key] = &[$(Key::$variant,)*];
+            pub(crate) const ALL: &'static [Key] = &[$(Key::$variant,)*];
             const COUNT: usize = Self::ALL.len();
 
             /// The camelCase name partners use in the `text` option.
-            pub fn name(self) -> &'static str {
+            pub(crate) fn name(self) -> &'static str {
                 match self { $(Key::$variant => $name,)* }
             }
 
             /// The key called `name`, if there is one.
-            pub fn from_name(name: &str) -> Option<Self> {
+            pub(crate) fn from_name(name: &str) -> Option<Self> {
                 Self::ALL.iter().copied().find(|key| key.name() == name)
             }
         }
@@ -152,18 +152,18 @@ catalog! {
 
 /// The strings one widget shows: a locale's catalog with the partner's overrides on top.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Texts {
+pub(crate) struct Texts {
     locale: Locale,
     overrides: Vec<(Key, String)>,
 }
 
 impl Texts {
-    pub fn new(locale: Locale, overrides: Vec<(Key, String)>) -> Self {
+    pub(crate) fn new(locale: Locale, overrides: Vec<(Key, String)>) -> Self {
         Self { locale, overrides }
     }
 
     /// The template for `key`, before placeholders are filled.
-    pub fn get(&self, key: Key) -> &str {
+    pub(crate) fn get(&self, key: Key) -> &str {
         self.overrides
             .iter()
             .rev()
@@ -172,12 +172,12 @@ impl Texts {
     }
 
     /// The template for `key` with each `{name}` replaced by its value.
-    pub fn fill(&self, key: Key, values: &[(&str, &str)]) -> String {
+    pub(crate) fn fill(&self, key: Key, values: &[(&str, &str)]) -> String {
         fill(self.get(key), values)
     }
 
     /// The dialog's description: which account, and what unlinking it does.
-    pub fn description(&self, bank: Option<&str>, mask: Option<&str>) -> String {
+    pub(crate) fn description(&self, bank: Option<&str>, mask: Option<&str>) -> String {
         let values = [("bank", bank.unwrap_or("")), ("mask", mask.unwrap_or(""))];
         let account = match (bank, mask) {
             (Some(_), Some(_)) => self.fill(Key::AccountBankMask, &values),
@@ -190,7 +190,7 @@ impl Texts {
 }
 
 /// Replaces each `{name}` in `template` by its value; unknown placeholders stay as they are.
-pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
+pub(crate) fn fill(template: &str, values: &[(&str, &str)]) -> String {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(open) = rest.find('{') {

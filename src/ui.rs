@@ -24,11 +24,13 @@ use crate::{
 };
 
 /// The request in flight, if any. Shared with the mount handle so unmounting can abort it.
-pub type InFlight = Rc<RefCell<Option<AbortController>>>;
+pub(crate) type InFlight = Rc<RefCell<Option<AbortController>>>;
 
 /// The whole widget for one bank account.
+// `#[component]` gives the generated props struct `pub` visibility of its own.
+#[allow(unreachable_pub)]
 #[component]
-pub fn UnlinkAccount(
+pub(crate) fn UnlinkAccount(
     /// Checked options from the partner.
     options: Options,
     /// The element the widget is mounted in; `unlink:*` events are dispatched on it.

@@ -36,6 +36,7 @@ impl AccountId {
         }
     }
 
+    /// The id, as given.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -16,10 +16,12 @@ pub const MAX_PRINCIPAL_LEN: usize = 256;
 /// What an authoriser gets to decide with.
 #[derive(Clone, Debug)]
 pub struct AuthRequest {
+    /// The account the caller wants to unlink.
     pub account_id: AccountId,
     /// The caller's headers that are forwarded: `Cookie`, `Authorization`, and those named
     /// with `--authorize-forward-header` (a CSRF token, say). Nothing else.
     pub headers: HeaderMap,
+    /// The caller's address (see `--trust-forwarded-for`).
     pub client_ip: Option<IpAddr>,
 }
 
@@ -102,6 +104,7 @@ impl Principal {
         Ok(Self(id))
     }
 
+    /// The user id.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -127,6 +130,7 @@ impl fmt::Display for Denied {
 /// anything else denies. Implement it in your own app (check your session against the
 /// accounts you stored for that user), or use [`authoriser_fn`].
 pub trait Authoriser: Send + Sync + 'static {
+    /// `Ok` with who is asking allows the unlink; `Err` says why not, for the log.
     fn authorise<'a>(
         &'a self,
         request: &'a AuthRequest,
@@ -179,6 +183,7 @@ pub struct HttpAuthoriser {
 const MAX_ANSWER: usize = 16 * 1024;
 
 impl HttpAuthoriser {
+    /// Asks `url`, waiting at most `timeout` for the answer.
     pub fn new(url: Url, timeout: Duration) -> Result<Self, reqwest::Error> {
         let http = crate::http_client::build(timeout, timeout)?;
         Ok(Self { url, http })
@@ -257,7 +262,9 @@ impl Authoriser for HttpAuthoriser {
 /// Demo mode only: one fixed user who owns a fixed set of accounts.
 #[derive(Debug)]
 pub struct DemoAuthoriser {
+    /// The demo user.
     pub principal: Principal,
+    /// The account ids the demo user owns.
     pub owned: HashSet<String>,
 }
 

@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use axum::http::HeaderMap;
 
 /// The address to count and record a request under.
-pub fn address(peer: SocketAddr, headers: &HeaderMap, trust_forwarded_for: bool) -> IpAddr {
+pub(crate) fn address(peer: SocketAddr, headers: &HeaderMap, trust_forwarded_for: bool) -> IpAddr {
     if trust_forwarded_for && let Some(forwarded) = last_forwarded(headers) {
         return forwarded;
     }

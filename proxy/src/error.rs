@@ -33,13 +33,16 @@ pub enum ApiError {
     Forbidden,
     /// Too many unlinks from this user or address; `retry_after` is in seconds.
     RateLimited {
+        /// Seconds to wait.
         retry_after: u64,
     },
     /// Mono refused this unlink (its 400, 409 or another 4xx).
     UnlinkRejected,
     /// Mono could not be reached or kept failing; `timeout` picks 504 over 502.
     UpstreamUnavailable {
+        /// True when Mono did not answer in time (504), false when it failed (502).
         timeout: bool,
+        /// Mono's own `Retry-After`, if it sent one.
         retry_after: Option<u64>,
     },
     /// Mono said the partner's secret key is wrong (its 401/403). The user is only told it
@@ -57,8 +60,11 @@ pub enum ApiError {
     InvalidWebhook,
     /// No webhook secret is configured, so webhooks cannot be verified.
     WebhookNotConfigured,
+    /// No such route.
     NotFound,
+    /// A route that exists, called with the wrong method.
     MethodNotAllowed,
+    /// A body over 64 KiB.
     PayloadTooLarge,
 }
 
@@ -85,6 +91,7 @@ impl ApiError {
         }
     }
 
+    /// The HTTP status of the answer.
     pub fn status(&self) -> StatusCode {
         match self {
             Self::InvalidAccountId | Self::InvalidIdempotencyKey | Self::InvalidWebhook => {
@@ -187,6 +194,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = envelope(false, self.message(), json!({ "code": self.code() }));
         let mut response = (self.status(), body).into_response();
+        // For the metrics, which count answers by code.
+        response.extensions_mut().insert(self.clone());
         if let Some(seconds) = self.retry_after() {
             response
                 .headers_mut()

@@ -41,7 +41,10 @@ pub enum FaultKind {
     /// Answer with this status (500, 503, …).
     Status(u16),
     /// 429 with `Retry-After: seconds`.
-    RateLimited { retry_after: u64 },
+    RateLimited {
+        /// Seconds, in `Retry-After`.
+        retry_after: u64,
+    },
     /// Close the connection without answering.
     Drop,
     /// 404 with an HTML page, as a gateway or a corporate egress proxy answers.
@@ -55,7 +58,9 @@ pub enum FaultKind {
 /// A fault and how many calls it affects (`None`: every call).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fault {
+    /// What goes wrong.
     pub kind: FaultKind,
+    /// For how many calls; `None`: all of them.
     pub times: Option<u32>,
 }
 
@@ -221,6 +226,7 @@ impl FakeMono {
         self.lock().calls.values().sum()
     }
 
+    /// Whether `id` is still linked at the fake.
     pub fn is_linked(&self, id: &str) -> bool {
         self.lock().linked.contains(id)
     }

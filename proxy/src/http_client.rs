@@ -6,7 +6,7 @@ use std::time::Duration;
 
 /// A client that gives up connecting after `connect_timeout` and on a whole call after
 /// `timeout`.
-pub fn build(
+pub(crate) fn build(
     connect_timeout: Duration,
     timeout: Duration,
 ) -> Result<reqwest::Client, reqwest::Error> {

@@ -26,33 +26,40 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod account;
 pub mod authorize;
 mod client;
 pub mod csrf;
 pub mod error;
+#[cfg(feature = "fake-mono")]
 pub mod fake_mono;
 mod http_client;
 pub mod mono;
 pub mod ratelimit;
 pub mod record;
 pub mod secret;
+mod server;
 pub mod store;
+pub mod telemetry;
 pub mod time;
 mod unlink;
 mod webhook;
 
-use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use axum::{
     Router,
-    extract::{DefaultBodyLimit, State},
+    extract::{ConnectInfo, DefaultBodyLimit, State},
     http::{HeaderName, HeaderValue, Method, Request, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
+use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use tokio_util::task::TaskTracker;
+use tower::ServiceBuilder;
 use tower_http::{
     cors::{AllowHeaders, AllowOrigin, CorsLayer},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -67,11 +74,14 @@ pub use crate::{
     mono::{MonoApi, UpstreamConfig},
     ratelimit::RateLimits,
     secret::{SecretKey, SharedSecret},
+    server::{ServerLimits, serve, serve_metrics},
     store::{SqliteStore, Store},
 };
 use crate::{
+    csrf::Origins,
     error::{ApiError, envelope},
     mono::Mono,
+    telemetry::RefusalLog,
 };
 
 /// The header carrying each request's id: set here if absent, echoed in the answer, logged,
@@ -81,6 +91,28 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// This request's id, as `SetRequestIdLayer` put it in the headers.
 pub(crate) fn request_id(headers: &axum::http::HeaderMap) -> Option<&str> {
     headers.get(REQUEST_ID).and_then(|v| v.to_str().ok())
+}
+
+/// A client's `X-Request-Id` is kept (it ties the proxy's log to the caller's) only if it is
+/// a plain token, `[A-Za-z0-9._-]{1,64}`; anything else is dropped, so the proxy makes one.
+/// Client text never reaches a log line or a row as it was sent.
+async fn plain_request_ids(mut request: Request<axum::body::Body>) -> Request<axum::body::Body> {
+    let ids = request.headers().get_all(REQUEST_ID);
+    let mut ids = ids.iter();
+    let plain = match (ids.next(), ids.next()) {
+        (Some(id), None) => {
+            let id = id.as_bytes();
+            (1..=64).contains(&id.len())
+                && id
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-_".contains(b))
+        }
+        _ => false,
+    };
+    if !plain {
+        request.headers_mut().remove(REQUEST_ID);
+    }
+    request
 }
 
 /// Largest request body accepted (webhooks are a few hundred bytes; unlinks have none).
@@ -102,14 +134,25 @@ pub struct Config {
     /// Where the routes live, e.g. `/api/mono` (the widget's `endpoint`).
     pub prefix: String,
     /// Origins (e.g. `https://app.partner.example`) allowed to call cross-origin, with
-    /// credentials. Same-origin calls are always allowed.
+    /// credentials.
     pub allowed_origins: Vec<String>,
+    /// The origins of your own pages that call the proxy same-origin (e.g.
+    /// `https://app.partner.example`). When this and `allowed_origins` are both empty, a
+    /// request's `Origin` is compared with its `Host` instead, which a client controls: fine
+    /// for a local demo, not for production.
+    pub public_origins: Vec<String>,
+    /// Serves `GET /metrics` (Prometheus text) to loopback clients when set; see
+    /// [`telemetry::install_prometheus`].
+    pub metrics: Option<PrometheusHandle>,
+    /// Decides who may unlink what; see [`authorize`].
     pub authoriser: Arc<dyn Authoriser>,
     /// Caller headers forwarded to the authoriser besides `Cookie` and `Authorization`.
     pub authorize_forward_headers: Vec<HeaderName>,
+    /// Where the record, key bindings, claims and counters live; see [`store`].
     pub store: Arc<dyn Store>,
     /// Enables `POST {prefix}/webhooks/mono`.
     pub webhook_secret: Option<SharedSecret>,
+    /// Unlink attempts per minute, per user and per client address.
     pub rate_limits: RateLimits,
     /// Every unlink is answered within this (see [`DEFAULT_DEADLINE`]).
     pub deadline: Duration,
@@ -155,6 +198,8 @@ impl Config {
         Ok(Self {
             prefix: "/api/mono".into(),
             allowed_origins: Vec::new(),
+            public_origins: Vec::new(),
+            metrics: None,
             authoriser,
             authorize_forward_headers: Vec::new(),
             store,
@@ -177,7 +222,7 @@ pub(crate) struct AppState {
     authorize_forward_headers: Arc<[HeaderName]>,
     store: Arc<dyn Store>,
     rate_limits: RateLimits,
-    allowed_origins: Arc<[String]>,
+    origins: Arc<Origins>,
     webhook_secret: Option<SharedSecret>,
     trust_forwarded_for: bool,
     deadline: Duration,
@@ -185,6 +230,7 @@ pub(crate) struct AppState {
     in_flight: unlink::InFlight,
     /// Unlink work that outlives its request; shutdown waits for it.
     tasks: TaskTracker,
+    refusals: Arc<RefusalLog>,
 }
 
 /// A running proxy: its state, its routes, and the work in flight.
@@ -193,6 +239,7 @@ pub struct Proxy {
     state: AppState,
     prefix: String,
     static_dir: Option<PathBuf>,
+    metrics: Option<PrometheusHandle>,
 }
 
 impl Proxy {
@@ -205,18 +252,20 @@ impl Proxy {
             authorize_forward_headers: config.authorize_forward_headers.into(),
             store: config.store,
             rate_limits: config.rate_limits,
-            allowed_origins: config.allowed_origins.into(),
+            origins: Arc::new(Origins::new(config.public_origins, config.allowed_origins)),
             webhook_secret: config.webhook_secret,
             trust_forwarded_for: config.trust_forwarded_for,
             deadline: config.deadline,
             lease: config.lease,
             in_flight: Default::default(),
             tasks: TaskTracker::new(),
+            refusals: Arc::default(),
         };
         let proxy = Self {
             state,
             prefix: config.prefix,
             static_dir: config.static_dir,
+            metrics: config.metrics,
         };
         proxy.recover().await?;
         Ok(proxy)
@@ -239,20 +288,51 @@ impl Proxy {
         Ok(marked.len())
     }
 
-    /// Background upkeep: every `every`, marks claims whose holder died (another replica's).
-    /// Runs until the returned task is aborted.
+    /// Background upkeep until the returned task is aborted: every second, the summary of
+    /// refusals not logged; every `every`, claims whose holder died (another replica's) and
+    /// the open-question gauges (unresolved intents, unconfirmed unlinks).
     pub fn maintain(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let proxy = self.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.tick().await;
+            let mut second = tokio::time::interval(Duration::from_secs(1));
+            let mut last = tokio::time::Instant::now();
             loop {
-                tick.tick().await;
+                second.tick().await;
+                proxy.state.refusals.flush();
+                if last.elapsed() < every {
+                    continue;
+                }
+                last = tokio::time::Instant::now();
                 if let Err(error) = proxy.recover().await {
                     tracing::warn!(%error, "could not check for expired claims");
                 }
+                proxy.count_open_questions().await;
             }
         })
+    }
+
+    async fn count_open_questions(&self) {
+        use store::{Only, Query};
+        let count = |only| async move {
+            let query = Query {
+                only,
+                ..Query::default()
+            };
+            self.state
+                .store
+                .entries(&query)
+                .await
+                .map(|rows| rows.len())
+        };
+        let unconfirmed = Only::Unconfirmed {
+            older_than: Duration::from_secs(600),
+        };
+        match (count(Only::Unresolved).await, count(unconfirmed).await) {
+            (Ok(unresolved), Ok(unconfirmed)) => telemetry::open_questions(unresolved, unconfirmed),
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::warn!(%error, "could not count unresolved and unconfirmed unlinks")
+            }
+        }
     }
 
     /// Waits until every unlink in flight has committed its outcome (or `limit` passes).
@@ -265,7 +345,8 @@ impl Proxy {
     }
 
     /// The proxy's routes: `POST {prefix}/accounts/{id}/unlink`, `POST {prefix}/webhooks/mono`,
-    /// `GET /healthz`, and the static files if configured. Serve it with connect info
+    /// `GET /healthz`, `GET /metrics` (to loopback clients, if configured), and the static
+    /// files if configured. Serve it with [`serve`], or with connect info
     /// (`into_make_service_with_connect_info::<SocketAddr>()`): limits and the record use the
     /// client's address.
     pub fn router(&self) -> Router {
@@ -279,12 +360,18 @@ impl Proxy {
                 header::CACHE_CONTROL,
                 HeaderValue::from_static("no-store"),
             ));
-        if !state.allowed_origins.is_empty() {
-            api = api.layer(cors(&state.allowed_origins));
+        if !state.origins.allowed().is_empty() {
+            api = api.layer(cors(state.origins.allowed()));
         }
 
         let prefix = self.prefix.trim_end_matches('/');
-        let app = Router::new().route("/healthz", get(healthz));
+        let mut app = Router::new().route("/healthz", get(healthz));
+        if let Some(handle) = &self.metrics {
+            app = app.route(
+                "/metrics",
+                get(metrics_for_loopback).with_state(handle.clone()),
+            );
+        }
         let app = if prefix.is_empty() {
             app.merge(api)
         } else {
@@ -306,42 +393,60 @@ impl Proxy {
             None => app.fallback(|| async { ApiError::NotFound }),
         };
 
-        app.with_state(state.clone())
-            .layer(DefaultBodyLimit::max(BODY_LIMIT))
-            .layer(
-                TraceLayer::new_for_http()
-                    .make_span_with(|request: &Request<_>| {
-                        let id = request_id(request.headers()).unwrap_or("-");
-                        // The path only: headers (cookies, keys) are never logged.
-                        tracing::info_span!("request", method = %request.method(),
-                            path = %request.uri().path(), request_id = %id)
-                    })
-                    .on_response(DefaultOnResponse::new().level(Level::INFO)),
-            )
-            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        // In the order a request meets them: its id made trustworthy, then set, echoed and
+        // put on every log line of the request; then the body limit.
+        app.with_state(state.clone()).layer(
+            ServiceBuilder::new()
+                .layer(axum::middleware::map_request(plain_request_ids))
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(|request: &Request<_>| {
+                            let id = request_id(request.headers()).unwrap_or("-");
+                            // The path only: headers (cookies, keys) are never logged.
+                            tracing::info_span!("request", method = %request.method(),
+                                path = %request.uri().path(), request_id = %id)
+                        })
+                        // Every answer at debug only: anyone can send requests, and a flood
+                        // must not become a flood of log lines. Unlinks log their own line.
+                        .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
+                )
+                .layer(DefaultBodyLimit::max(BODY_LIMIT)),
+        )
     }
 }
 
-/// Serves `proxy` on `listener` until `shutdown` resolves, then lets requests in flight
-/// finish and waits (up to `drain`) for unlinks whose clients left to commit their outcome.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    proxy: &Proxy,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        proxy
-            .router()
-            .into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
-    if !proxy.drain(proxy.state.deadline * 2).await {
-        tracing::error!("stopping with unlinks still in flight; start-up will mark them");
+/// `GET /metrics`: the Prometheus text, for clients on this machine only (a scraper on
+/// another host uses `--metrics-listen`).
+async fn metrics_for_loopback(
+    State(handle): State<PrometheusHandle>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Response {
+    if !peer.ip().is_loopback() {
+        return ApiError::NotFound.into_response();
     }
-    Ok(())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        handle.render(),
+    )
+        .into_response()
+}
+
+/// A router serving only `GET /metrics`, to any client, for `--metrics-listen`.
+fn metrics_router(handle: PrometheusHandle) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let handle = handle.clone();
+            async move {
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    handle.render(),
+                )
+            }
+        }),
+    )
 }
 
 /// Cross-origin callers: only the listed origins, only POST, with cookies.

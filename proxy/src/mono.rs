@@ -32,12 +32,16 @@ pub enum MonoApi {
 pub struct UpstreamConfig {
     /// Scheme, host and port only: the path comes from `api`.
     pub base_url: Url,
+    /// Which unlink path to call.
     pub api: MonoApi,
+    /// Sent as `mono-sec-key`, and nowhere else.
     pub secret_key: SecretKey,
+    /// Limit for opening a connection.
     pub connect_timeout: Duration,
     /// Limit for one attempt, from sending to the full answer. The caller's deadline also
     /// bounds every attempt and all of them together.
     pub request_timeout: Duration,
+    /// Calls to Mono per unlink at most (retries included).
     pub max_attempts: u32,
     /// First retry waits about this long; each further retry doubles it (with jitter).
     pub backoff: Duration,
@@ -110,7 +114,10 @@ pub enum MonoVerdict {
     /// 2xx: the account and all its data are gone. `json` is false when the body was not
     /// JSON, which Mono's answers are: still success (Mono's contract is the status), but
     /// worth a look.
-    Unlinked { json: bool },
+    Unlinked {
+        /// Whether the body was JSON.
+        json: bool,
+    },
     /// Mono's own JSON 404: it does not know the account (already unlinked, or never linked).
     NotFound,
     /// A 404 that is not Mono's JSON error: the URL is wrong, or something in between
@@ -121,7 +128,10 @@ pub enum MonoVerdict {
     /// Another 4xx: Mono refuses this unlink.
     Rejected,
     /// 5xx, 429 or a broken connection, after any retries.
-    Unavailable { retry_after: Option<u64> },
+    Unavailable {
+        /// Mono's `Retry-After` in seconds, if it sent one.
+        retry_after: Option<u64>,
+    },
     /// No answer in time.
     TimedOut,
 }
@@ -129,9 +139,11 @@ pub enum MonoVerdict {
 /// The result of [`Mono::unlink`], with what the audit trail records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Upstream {
+    /// What the last answer meant.
     pub verdict: MonoVerdict,
     /// Mono's last HTTP status, if it answered.
     pub status: Option<u16>,
+    /// Calls made.
     pub attempts: u32,
 }
 
@@ -146,20 +158,24 @@ pub enum Probe {
     Ready,
     /// 401/403: the key is wrong, revoked, or for the other environment.
     KeyRejected {
+        /// 401 or 403.
         status: u16,
     },
     /// A 404 that is not Mono's JSON error: wrong base URL or API version, or a gateway.
     WrongRoute {
+        /// The status (404).
         status: u16,
     },
     /// An answer Mono would not give here.
     Unexpected {
+        /// The status.
         status: u16,
     },
     /// No connection (DNS, refused, reset).
     Unreachable(String),
     /// The connection's TLS failed (certificate, protocol, or plain HTTP on an https URL).
     Tls(String),
+    /// No answer within the timeouts.
     TimedOut,
 }
 
@@ -251,6 +267,7 @@ impl Mono {
         })
     }
 
+    /// How it reaches Mono.
     pub fn config(&self) -> &UpstreamConfig {
         &self.config
     }
@@ -283,9 +300,15 @@ impl Mono {
                     attempts: attempts - 1,
                 };
             }
+            let started = Instant::now();
             let (verdict, status, retryable) = self
                 .attempt(id, &url, self.config.request_timeout.min(remaining))
                 .await;
+            let failure = match verdict {
+                MonoVerdict::TimedOut => "timeout",
+                _ => "error",
+            };
+            crate::telemetry::mono_call(status, failure, attempts, started.elapsed());
             let upstream = Upstream {
                 verdict,
                 status,

@@ -14,7 +14,9 @@ use std::{
 /// Unlink attempts allowed per minute; each limit also allows a burst of that many.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RateLimits {
+    /// Per signed-in user (the authoriser's principal).
     pub per_principal: NonZeroU32,
+    /// Per client address (IPv6: per /64).
     pub per_address: NonZeroU32,
 }
 
@@ -33,9 +35,12 @@ pub const PERIOD: Duration = Duration::from_secs(60);
 /// What is being limited: a signed-in user, or a client address.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Bucket {
+    /// Unlinks by one user.
     Principal(String),
-    /// See [`address_bucket`].
+    /// Unlinks from a client address; see [`address_bucket`].
     Address(String),
+    /// Webhook deliveries from a client address, counted apart from unlinks.
+    WebhookAddress(String),
 }
 
 impl Bucket {
@@ -44,6 +49,7 @@ impl Bucket {
         match self {
             Self::Principal(principal) => format!("p:{principal}"),
             Self::Address(address) => format!("a:{address}"),
+            Self::WebhookAddress(address) => format!("w:{address}"),
         }
     }
 }

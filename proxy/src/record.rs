@@ -56,7 +56,9 @@ macro_rules! vocabulary {
 /// file was edited by hand).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnknownWord {
+    /// Which vocabulary (`Kind`, `Outcome`, `Source`).
     pub vocabulary: &'static str,
+    /// The word found.
     pub word: String,
 }
 
@@ -90,13 +92,21 @@ vocabulary! {
     /// What happened. The answer codes the proxy sends are outcomes too; the success ones
     /// and the ones only the trail knows are added.
     Outcome {
+        /// Mono unlinked the account.
         Unlinked = "unlinked",
+        /// Mono no longer knew the account (its JSON 404).
         AlreadyUnlinked = "already_unlinked",
+        /// The authoriser said no.
         Forbidden = "forbidden",
+        /// Over the per-user limit.
         RateLimited = "rate_limited",
+        /// The key belongs to another user or account.
         IdempotencyKeyReused = "idempotency_key_reused",
+        /// Mono refused this unlink (another 4xx).
         UnlinkRejected = "unlink_rejected",
+        /// Mono failed, was unreachable, or did not answer in time.
         UpstreamUnavailable = "upstream_unavailable",
+        /// Mono rejected the secret key (401/403).
         UpstreamRejectedKey = "upstream_rejected_key",
         /// Mono's URL answered something that is not Mono's answer (a 404 page from a
         /// gateway, a wrong path): the account was *not* unlinked.
@@ -147,19 +157,31 @@ vocabulary! {
 /// store when it is written.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Entry {
+    /// Its place in the trail, in order of writing.
     pub id: i64,
+    /// When it was written: RFC 3339, UTC, milliseconds.
     pub ts: String,
+    /// What the row records.
     pub kind: Kind,
+    /// The request's `X-Request-Id`.
     pub request_id: Option<String>,
+    /// Who asked, as the authoriser named them.
     pub principal: Option<String>,
+    /// The Mono account.
     pub account_id: Option<String>,
+    /// The request's `Idempotency-Key`.
     pub idempotency_key: Option<String>,
+    /// The client's address.
     pub client_ip: Option<String>,
     /// `None` only for intents, whose outcome is another row.
     pub outcome: Option<Outcome>,
+    /// Where the answer came from.
     pub source: Option<Source>,
+    /// Mono's last HTTP status, if Mono was called and answered.
     pub upstream_status: Option<u16>,
+    /// Calls to Mono this request made.
     pub attempts: u32,
+    /// From the request's arrival to its answer.
     pub latency_ms: Option<i64>,
     /// For `unlink` and `resolution` rows: the intent they settle.
     pub intent_id: Option<i64>,

@@ -12,6 +12,7 @@ pub struct SecretKey(String);
 /// A key that does not look like a Mono secret key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InvalidSecretKey {
+    /// Nothing, or only spaces.
     Empty,
     /// A public key (`test_pk_`/`live_pk_`) or something else entirely.
     WrongPrefix,
@@ -55,6 +56,7 @@ impl SecretKey {
         &self.0[..8]
     }
 
+    /// A `live_sk_` key (real accounts, paid calls).
     pub fn is_live(&self) -> bool {
         self.0.starts_with("live_")
     }

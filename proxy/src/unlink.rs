@@ -36,6 +36,7 @@ use crate::{
     ratelimit::{Bucket, address_bucket, retry_after_seconds},
     record::{Entry, Kind, Outcome, Source},
     store::{Begun, KeyUse, StoreError, patient_deadline},
+    telemetry::{self, Refusal},
 };
 
 /// What the user is told: unlinked (`true` when it already was), or why not.
@@ -44,11 +45,11 @@ type Reply = Result<bool, ApiError>;
 /// Calls in flight in this process, by account: concurrent unlinks of one account share one
 /// call, and its entry stays until the outcome is committed, so a request arriving after
 /// sees the stored outcome rather than starting another call.
-pub type InFlight = Arc<Mutex<HashMap<AccountId, Shared<BoxFuture<'static, Led>>>>>;
+pub(crate) type InFlight = Arc<Mutex<HashMap<AccountId, Shared<BoxFuture<'static, Led>>>>>;
 
 /// What the request leading an account's call found, shared with the requests that joined.
 #[derive(Clone, Debug)]
-pub enum Led {
+pub(crate) enum Led {
     /// Mono was called under intent `intent_id`; `recorded` is false if its outcome could not
     /// be written in time (it is written later).
     Called {
@@ -77,7 +78,7 @@ struct Request {
     deadline: Instant,
 }
 
-pub async fn handle(
+pub(crate) async fn handle(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     path: Result<Path<String>, PathRejection>,
@@ -90,21 +91,28 @@ pub async fn handle(
     let raw_id = match &path {
         Ok(Path(rest)) => match rest.strip_suffix("/unlink") {
             Some(id) => Some(id),
-            None => return ApiError::NotFound.into_response(),
+            None => return answer(started, ApiError::NotFound.into_response()),
         },
         Err(_) => None, // not UTF-8 after percent-decoding: an invalid id
     };
     let Some(account_id) = raw_id.and_then(|id| AccountId::parse(id).ok()) else {
-        return ApiError::InvalidAccountId.into_response();
+        state
+            .refusals
+            .note(Refusal::InvalidAccountId, "not an account id");
+        return answer(started, ApiError::InvalidAccountId.into_response());
     };
-    if let refused @ (csrf::OriginCheck::ForeignOrigin | csrf::OriginCheck::CrossSite) =
-        csrf::check(&headers, &state.allowed_origins)
-    {
-        tracing::warn!(?refused, "cross-site unlink refused");
-        return ApiError::Forbidden.into_response();
+    if csrf::check(&headers, &state.origins) != csrf::OriginCheck::Allowed {
+        state
+            .refusals
+            .note(Refusal::CrossSite, "cross-site or unreadable Origin");
+        return answer(started, ApiError::Forbidden.into_response());
     }
     let Some(key) = idempotency_key(&headers) else {
-        return ApiError::InvalidIdempotencyKey.into_response();
+        state.refusals.note(
+            Refusal::InvalidIdempotencyKey,
+            "missing or malformed Idempotency-Key",
+        );
+        return answer(started, ApiError::InvalidIdempotencyKey.into_response());
     };
 
     let client_ip = client::address(peer, &headers, state.trust_forwarded_for);
@@ -123,7 +131,15 @@ pub async fn handle(
         deadline,
     };
     // The task goes on if the client hangs up; the shutdown waits for it.
-    let task = state.tasks.spawn(attempt(state.clone(), request));
+    let task = state.tasks.spawn({
+        let state = state.clone();
+        async move {
+            telemetry::in_flight(1.0);
+            let reply = attempt(state, request).await;
+            telemetry::in_flight(-1.0);
+            reply
+        }
+    });
     let reply = match tokio::time::timeout_at(deadline + Duration::from_millis(250), task).await {
         Ok(Ok(reply)) => reply,
         Ok(Err(error)) => {
@@ -135,7 +151,7 @@ pub async fn handle(
             Err(ApiError::AuditUnavailable)
         }
     };
-    match reply {
+    let response = match reply {
         Ok(already) => {
             let message = if already {
                 "Account was already unlinked."
@@ -147,7 +163,21 @@ pub async fn handle(
             (StatusCode::OK, envelope(true, message, data)).into_response()
         }
         Err(error) => error.into_response(),
-    }
+    };
+    answer(started, response)
+}
+
+/// Counts an answer of the unlink route by its stable code, with the time it took.
+fn answer(started: Instant, response: Response) -> Response {
+    let code = match response.status() {
+        StatusCode::OK => "unlinked",
+        _ => response
+            .extensions()
+            .get::<ApiError>()
+            .map_or("error", ApiError::code),
+    };
+    telemetry::answered("unlink", code, started.elapsed());
+    response
 }
 
 /// Everything after the free checks. Runs in its own task, within `request.deadline`.
@@ -168,6 +198,9 @@ async fn attempt(state: AppState, request: Request) -> Reply {
     {
         Ok(Ok(())) => {}
         Ok(Err(wait)) => {
+            state
+                .refusals
+                .note(Refusal::AddressLimit, "over the per-address limit");
             return Err(ApiError::RateLimited {
                 retry_after: retry_after_seconds(wait),
             });

@@ -1,50 +1,107 @@
 //! `POST {prefix}/webhooks/mono`: Mono telling us an account was unlinked (possibly by the
-//! user in Mono's own portal, so the partner can update its records too).
+//! user in Mono's own portal, so the partner can update its records too). It is also Mono's
+//! confirmation of the unlinks this proxy made, and it settles outcomes a crash left unknown.
+//!
+//! Anyone can reach this route, so it costs a caller nothing to be refused: the address
+//! limit and the secret are checked before the body is read.
+
+use std::net::SocketAddr;
 
 use axum::{
-    body::Bytes,
-    extract::{State, rejection::BytesRejection},
+    body::Body,
+    extract::{ConnectInfo, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 use serde_json::{Value, json};
+use tokio::time::Instant;
 
 use crate::{
-    AppState,
+    AppState, BODY_LIMIT,
     account::AccountId,
     error::{ApiError, envelope},
+    ratelimit::{Bucket, address_bucket, retry_after_seconds},
     record::{Entry, Kind, Outcome, Source},
+    telemetry::{self, Refusal},
 };
 
 /// Event names for an unlink: the documented one, and the one a newer docs page uses.
 const UNLINK_EVENTS: &[&str] = &["mono.events.account_unlinked", "mono.events.unlinked"];
 
-pub async fn handle(
+pub(crate) async fn handle(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let result = receive(&state, peer, &headers, body).await;
+    let (code, response) = match result {
+        Ok(response) => ("received", response),
+        Err(error) => (error.code(), error.into_response()),
+    };
+    telemetry::answered("webhook", code, started.elapsed());
+    response
+}
+
+async fn receive(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let Some(secret) = &state.webhook_secret else {
         tracing::warn!("a webhook arrived but no MONO_WEBHOOK_SECRET is configured");
         return Err(ApiError::WebhookNotConfigured);
     };
+    let deadline = Instant::now() + state.deadline;
+    let client = crate::client::address(peer, headers, state.trust_forwarded_for);
+    let bucket = Bucket::WebhookAddress(address_bucket(client)).key();
+    match state
+        .store
+        .rate(&bucket, state.rate_limits.per_address, deadline)
+        .await
+    {
+        Ok(Ok(())) => {}
+        Ok(Err(wait)) => {
+            state
+                .refusals
+                .note(Refusal::AddressLimit, "webhooks over the per-address limit");
+            return Err(ApiError::RateLimited {
+                retry_after: retry_after_seconds(wait),
+            });
+        }
+        Err(error) => {
+            tracing::error!(%error, "could not check the webhook rate limit");
+            return Err(ApiError::AuditUnavailable);
+        }
+    }
     let given = headers
         .get("mono-webhook-secret")
         .map(|v| v.as_bytes())
         .unwrap_or_default();
     if !secret.matches(given) {
-        tracing::warn!("webhook refused: wrong or missing mono-webhook-secret");
+        state.refusals.note(
+            Refusal::WebhookSecret,
+            "webhook with a wrong or missing secret",
+        );
         return Err(ApiError::Unauthorized);
     }
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge
-        } else {
-            ApiError::InvalidWebhook
-        }
+    let body = axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|_| {
+        state.refusals.note(
+            Refusal::InvalidWebhook,
+            "webhook body over 64 KiB or cut short",
+        );
+        ApiError::PayloadTooLarge
     })?;
-    let event: Value = serde_json::from_slice(&body).map_err(|_| ApiError::InvalidWebhook)?;
-    let name = event["event"].as_str().ok_or(ApiError::InvalidWebhook)?;
+    let invalid = || {
+        state
+            .refusals
+            .note(Refusal::InvalidWebhook, "webhook body is not a Mono event");
+        ApiError::InvalidWebhook
+    };
+    let event: Value = serde_json::from_slice(&body).map_err(|_| invalid())?;
+    let name = event["event"].as_str().ok_or_else(invalid)?;
     if !UNLINK_EVENTS.contains(&name) {
         tracing::debug!(event = name, "webhook acknowledged and ignored");
         return Ok(acknowledge("Ignored."));
@@ -55,20 +112,19 @@ pub async fn handle(
         .as_str()
         .or_else(|| account["_id"].as_str())
         .and_then(|id| AccountId::parse(id).ok())
-        .ok_or(ApiError::InvalidWebhook)?;
+        .ok_or_else(invalid)?;
 
     let mut entry = Entry::new(Kind::Webhook, Some(Outcome::AccountUnlinked));
-    entry.request_id = crate::request_id(&headers).map(str::to_owned);
+    entry.request_id = crate::request_id(headers).map(str::to_owned);
     entry.account_id = Some(account_id.to_string());
     entry.source = Some(Source::Webhook);
     entry.detail = Some(name.to_owned());
-    let deadline = tokio::time::Instant::now() + state.deadline;
     let first = state
         .store
         .record_webhook(&entry, deadline)
         .await
         .map_err(|error| {
-            // Not 200, so Mono retries later, when the database may be back.
+            // Not 200, so Mono retries later, when the record may be back.
             tracing::error!(%error, "could not record a webhook");
             ApiError::AuditUnavailable
         })?;

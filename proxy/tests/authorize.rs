@@ -1,5 +1,6 @@
 //! `--authorize-url`: the partner's own endpoint decides, with the caller's credentials, and
 //! only an explicit yes with a principal lets an unlink through.
+#![cfg(feature = "fake-mono")]
 
 mod support;
 

@@ -1,13 +1,18 @@
 //! The `unlink-proxy` binary: start-up refusals, `--help`, the `audit` subcommand, log
 //! formats, a clean stop on SIGTERM, and what a `kill -9` leaves behind.
+#![cfg(feature = "fake-mono")]
+
+mod support;
 
 use std::{
     io::{BufRead, BufReader},
     path::Path,
-    process::{Child, Command, Output, Stdio},
+    process::{Child, Stdio},
     sync::Arc,
     time::{Duration, Instant},
 };
+
+use support::binary::*;
 
 use unlink_proxy::{
     SqliteStore,
@@ -16,33 +21,7 @@ use unlink_proxy::{
     store::Store,
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_unlink-proxy");
 const LIVE_KEY: &str = "live_sk_k33pth1ssecretplease";
-
-fn proxy() -> Command {
-    let mut command = Command::new(BIN);
-    command
-        .env_remove("MONO_SEC_KEY")
-        .env_remove("MONO_SEC_KEY_FILE")
-        .env_remove("MONO_BASE_URL")
-        .env_remove("MONO_WEBHOOK_SECRET")
-        .env_remove("UNLINK_AUTHORIZE_URL")
-        .env("RUST_LOG", "info");
-    command
-}
-
-fn run(command: &mut Command) -> (bool, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = command.output().unwrap();
-    (
-        status.success(),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
-}
 
 #[test]
 fn help_documents_every_flag_and_its_variable() {
@@ -140,6 +119,17 @@ fn the_fake_mono_refuses_anything_that_means_a_real_one() {
 }
 
 #[test]
+fn a_real_key_without_the_partners_origins_is_refused() {
+    let (ok, _, stderr) = run(proxy()
+        .env_remove("UNLINK_PUBLIC_ORIGINS")
+        .env("MONO_SEC_KEY", LIVE_KEY)
+        .args(["--authorize-url", "https://app.example/can"]));
+    assert!(!ok);
+    assert!(stderr.contains("set --public-origin"), "{stderr}");
+    assert!(!stderr.contains("k33pth1s"));
+}
+
+#[test]
 fn a_real_key_without_an_authoriser_is_refused() {
     let (ok, stdout, stderr) = run(proxy().env("MONO_SEC_KEY", LIVE_KEY));
     assert!(!ok);
@@ -201,42 +191,6 @@ fn bad_flag_values_are_explained() {
         assert!(!ok, "{flag} {value}");
         assert!(stderr.contains(expected), "{flag} {value}: {stderr}");
     }
-}
-
-/// Starts the proxy in demo mode and returns it with the URL it printed.
-fn start_demo(db: &Path, static_dir: &Path, extra: &[&str]) -> (Child, String) {
-    let mut child = proxy()
-        .args(["--listen", "127.0.0.1:0", "--fake-mono"])
-        .arg("--audit-db")
-        .arg(db)
-        .arg("--static-dir")
-        .arg(static_dir)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("Demo: ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .trim_end_matches('/')
-        .to_owned();
-    (child, url)
-}
-
-fn static_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("index.html"),
-        "<!doctype html><title>t</title>",
-    )
-    .unwrap();
-    dir
 }
 
 #[test]
@@ -309,15 +263,6 @@ fn sigterm_lets_an_unlink_in_flight_finish_and_land_in_the_audit() {
     assert_eq!(rows[1]["principal"], "demo-user");
 }
 
-fn kill(child: &Child, signal: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 #[test]
 fn audit_prints_json_lines_filtered_by_account_and_time() {
     let dir = tempfile::tempdir().unwrap();
@@ -386,7 +331,7 @@ fn a_new_audit_database_is_readable_by_its_owner_only() {
     let (child, _) = start_demo(&db, files.path(), &[]);
     kill(&child, "TERM");
     child.wait_with_output().unwrap();
-    for file in [db.clone(), dir.path().join("a.sqlite3-wal")] {
+    for file in [db, dir.path().join("a.sqlite3-wal")] {
         if file.exists() {
             let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{}", file.display());
@@ -777,4 +722,215 @@ fn audit_lists_unlinks_mono_never_confirmed() {
     let (ok, _, stderr) = run(proxy().args(["audit", "--older-than", "1m"]));
     assert!(!ok);
     assert!(stderr.contains("--unconfirmed"), "{stderr}");
+}
+
+// Operator traps and metrics -------------------------------------------------------------
+
+#[test]
+fn configuration_traps_are_refused_or_flagged_without_printing_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = |args: &[&str]| {
+        run(proxy()
+            .env("MONO_SEC_KEY", LIVE_KEY)
+            .args(["check", "--authorize-url", "https://app.example/can"])
+            .args(args))
+    };
+    // A live key over plain HTTP.
+    let (ok, stdout, stderr) = live(&["--mono-base-url", "http://api.withmono.com"]);
+    assert!(!ok);
+    assert!(stderr.contains("plain http: use https"), "{stderr}");
+    assert!(!stdout.contains("k33pth1s") && !stderr.contains("k33pth1s"));
+    // Credentials in the Mono URL: refused, and never echoed.
+    let (ok, stdout, stderr) = live(&["--mono-base-url", "https://ops:hunter2@api.withmono.com"]);
+    assert!(!ok);
+    assert!(stderr.contains("must not carry credentials"), "{stderr}");
+    assert!(!stdout.contains("hunter2") && !stderr.contains("hunter2"));
+    // Credentials in the authoriser URL are used, never printed.
+    let (ok, stdout, stderr) = run(proxy().env("MONO_SEC_KEY", LIVE_KEY).args([
+        "check",
+        "--authorize-url",
+        "https://svc:hunter2@app.example/can",
+    ]));
+    assert!(ok, "{stderr}");
+    assert!(
+        !stdout.contains("hunter2") && !stderr.contains("hunter2"),
+        "{stdout}"
+    );
+    // A key file anyone can read works, with a warning.
+    let key_file = dir.path().join("mono.key");
+    std::fs::write(&key_file, LIVE_KEY).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let (ok, stdout, _) = run(proxy()
+            .args(["check", "--authorize-url", "https://app.example/can"])
+            .arg("--secret-key-file")
+            .arg(&key_file));
+        assert!(ok);
+        assert!(
+            stdout.contains("is readable by other users (mode 644)"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("chmod 600"), "{stdout}");
+        assert!(!stdout.contains("k33pth1s"));
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let (ok, stdout, _) = run(proxy()
+            .args(["check", "--authorize-url", "https://app.example/can"])
+            .arg("--secret-key-file")
+            .arg(&key_file));
+        assert!(ok);
+        assert!(!stdout.contains("warning"), "{stdout}");
+    }
+}
+
+/// `GET {url}/metrics`, as text.
+fn scrape(url: &str) -> (u16, String) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let answer = reqwest::get(format!("{url}/metrics")).await.unwrap();
+        (answer.status().as_u16(), answer.text().await.unwrap())
+    })
+}
+
+/// The value of the series whose line starts with `series`, e.g. `unlink_requests_total{code="unlinked",route="unlink"}`.
+fn value(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+}
+
+#[test]
+fn metrics_count_what_just_happened() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = static_dir();
+    let (child, url) = start_demo(&dir.path().join("a.sqlite3"), files.path(), &[]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let post = |id: &str, key: Option<&str>| {
+            let mut request = client.post(format!("{url}/api/mono/accounts/{id}/unlink"));
+            if let Some(key) = key {
+                request = request.header("idempotency-key", key);
+            }
+            request.send()
+        };
+        assert_eq!(
+            post("60770aa8c5878a2af69ed849", Some("a"))
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        assert_eq!(
+            post("60770aa8c5878a2af69ed849", Some("b"))
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        assert_eq!(
+            post("64779d900000000000b3de23aeb8", Some("c"))
+                .await
+                .unwrap()
+                .status(),
+            403
+        );
+        assert_eq!(post("bad.id", Some("d")).await.unwrap().status(), 400);
+        assert_eq!(
+            post("60770aa8c5878a2af69ed849", None)
+                .await
+                .unwrap()
+                .status(),
+            400
+        );
+    });
+    let (status, metrics) = scrape(&url);
+    kill(&child, "TERM");
+    child.wait_with_output().unwrap();
+    assert_eq!(status, 200);
+    let requests = |code: &str| {
+        value(
+            &metrics,
+            &format!("unlink_requests_total{{route=\"unlink\",code=\"{code}\"}}"),
+        )
+    };
+    assert_eq!(requests("unlinked"), 2.0);
+    assert_eq!(requests("forbidden"), 1.0);
+    assert_eq!(requests("invalid_account_id"), 1.0);
+    assert_eq!(requests("invalid_idempotency_key"), 1.0);
+    let refusals = |reason: &str| {
+        value(
+            &metrics,
+            &format!("unlink_refusals_total{{reason=\"{reason}\"}}"),
+        )
+    };
+    assert_eq!(refusals("invalid_account_id"), 1.0);
+    assert_eq!(refusals("invalid_idempotency_key"), 1.0);
+    // Mono was asked twice: 200, then its JSON 404.
+    assert_eq!(
+        value(
+            &metrics,
+            "unlink_mono_calls_total{status=\"200\",attempt=\"1\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &metrics,
+            "unlink_mono_calls_total{status=\"404\",attempt=\"1\"}"
+        ),
+        1.0
+    );
+    assert_eq!(value(&metrics, "unlink_mono_call_seconds_count"), 2.0);
+    assert!(value(&metrics, "unlink_record_write_seconds_count") >= 5.0);
+    assert_eq!(value(&metrics, "unlink_in_flight"), 0.0);
+    assert_eq!(
+        value(
+            &metrics,
+            "unlink_request_duration_seconds_count{route=\"unlink\"}"
+        ),
+        5.0
+    );
+}
+
+#[test]
+fn metrics_can_have_a_listener_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = static_dir();
+    let (mut child, url) = start_demo(
+        &dir.path().join("a.sqlite3"),
+        files.path(),
+        &["--metrics-listen", "127.0.0.1:0"],
+    );
+    // The port it got is in the log.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let metrics_address = loop {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "no metrics line");
+        if let Some((_, rest)) = line.split_once("metrics on http://") {
+            break rest.trim().trim_end_matches("/metrics").to_owned();
+        }
+    };
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let (status, metrics) = scrape(&format!("http://{metrics_address}"));
+    let (main_status, _) = scrape(&url);
+    kill(&child, "TERM");
+    child.wait_with_output().unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        metrics.is_empty() || metrics.contains("unlink_"),
+        "{metrics}"
+    );
+    assert_eq!(main_status, 404, "not on the main listener then");
 }

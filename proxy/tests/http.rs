@@ -1,5 +1,6 @@
 //! The proxy served over real loopback HTTP against the fake Mono: every injected fault,
 //! clients that hang up, the deadline, and graceful shutdown.
+#![cfg(feature = "fake-mono")]
 
 mod support;
 
@@ -13,7 +14,7 @@ use serde_json::{Value, json};
 use support::*;
 use tokio::sync::oneshot;
 use unlink_proxy::{
-    Config, Proxy,
+    Config, Proxy, ServerLimits,
     authorize::HttpAuthoriser,
     record::{Entry, Kind, Outcome},
 };
@@ -35,11 +36,15 @@ async fn start_with(h: &mut Harness, tweak: impl FnOnce(&mut Config)) -> Running
 }
 
 async fn serve(proxy: Proxy) -> Running {
+    serve_with(proxy, ServerLimits::default()).await
+}
+
+async fn serve_with(proxy: Proxy, limits: ServerLimits) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        unlink_proxy::serve(listener, &proxy, async {
+        unlink_proxy::serve(listener, &proxy, limits, async {
             let _ = stopped.await;
         })
         .await
@@ -327,4 +332,201 @@ async fn graceful_shutdown_lets_an_unlink_in_flight_finish() {
         .send()
         .await;
     assert!(refused.is_err());
+}
+
+// Slow and hostile clients ----------------------------------------------------------------
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A connection that sends half a request and then nothing: a slowloris client.
+async fn half_open(url: &str) -> tokio::net::TcpStream {
+    let address = url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream
+        .write_all(
+            b"POST /api/mono/accounts/60770aa8c5878a2af69ed849/unlink HTTP/1.1\r\nHost: x\r\n",
+        )
+        .await
+        .unwrap();
+    stream
+}
+
+/// Waits until the server closes `stream` (a read returns nothing), at most `limit`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> bool {
+    let mut buffer = [0u8; 1024];
+    let read = async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(limit, read).await.is_ok()
+}
+
+fn quick_limits() -> ServerLimits {
+    ServerLimits {
+        header_timeout: Duration::from_secs(1),
+        ..ServerLimits::default()
+    }
+}
+
+#[tokio::test]
+async fn a_half_sent_request_is_dropped_after_the_header_timeout() {
+    let mut h = harness(&[]).await;
+    let running = serve_with(h.proxy_with(|_| {}).await, quick_limits()).await;
+    let mut slow = half_open(&running.url).await;
+    let started = Instant::now();
+    assert!(
+        closed_within(&mut slow, Duration::from_secs(5)).await,
+        "still open"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_too() {
+    let mut h = harness(&[]).await;
+    let running = serve_with(h.proxy_with(|_| {}).await, quick_limits()).await;
+    let address = running.url.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = [0u8; 12];
+    stream.read_exact(&mut first).await.unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    assert!(
+        closed_within(&mut stream, Duration::from_secs(5)).await,
+        "still open"
+    );
+}
+
+#[tokio::test]
+async fn oversized_headers_get_431() {
+    let mut h = harness(&[]).await;
+    let running = start(&mut h).await;
+    let answer = reqwest::Client::new()
+        .post(format!("{}/api/mono/accounts/{OWNED}/unlink", running.url))
+        .header("idempotency-key", "k")
+        .header("x-request-id", "x".repeat(20 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 431);
+    assert_eq!(h.fake.total_calls(), 0);
+    assert!(h.rows().await.is_empty());
+}
+
+#[tokio::test]
+async fn beyond_the_connection_cap_new_clients_wait_and_unlinks_in_flight_finish() {
+    let mut h = harness(&[(OWNED, "latency:800")]).await;
+    let limits = ServerLimits {
+        max_connections: 2,
+        header_timeout: Duration::from_secs(30),
+        ..ServerLimits::default()
+    };
+    let running = serve_with(h.proxy_with(|_| {}).await, limits).await;
+    // Slot 1: an unlink in flight. Slot 2: a client that never finishes its request.
+    let url = running.url.clone();
+    let in_flight = tokio::spawn(async move {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
+        client
+            .post(format!("{url}/api/mono/accounts/{OWNED}/unlink"))
+            .header("idempotency-key", "k")
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let slow = half_open(&running.url).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // A third client waits for a free slot...
+    let url = running.url.clone();
+    let third = tokio::spawn(async move {
+        reqwest::get(format!("{url}/healthz"))
+            .await
+            .unwrap()
+            .status()
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!third.is_finished(), "served beyond the cap");
+    // ...while the unlink in flight is not starved.
+    assert_eq!(in_flight.await.unwrap(), 200);
+    // When the slow client goes, the waiting one is served.
+    drop(slow);
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), third)
+            .await
+            .unwrap()
+            .unwrap(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn shutdown_closes_stragglers_after_its_deadline_and_in_flight_unlinks_still_land() {
+    let mut h = harness(&[("*", "latency:1000")]).await;
+    let limits = ServerLimits {
+        header_timeout: Duration::from_secs(60),
+        shutdown_timeout: Duration::from_secs(2),
+        ..ServerLimits::default()
+    };
+    let mut running = serve_with(h.proxy_with(|_| {}).await, limits).await;
+    let _slow = half_open(&running.url).await;
+    let unlinks: Vec<_> = [OWNED, OWNED_2, NOT_OWNED]
+        .into_iter()
+        .map(|id| {
+            let url = running.url.clone();
+            tokio::spawn(async move {
+                reqwest::Client::new()
+                    .post(format!("{url}/api/mono/accounts/{id}/unlink"))
+                    .header("idempotency-key", format!("k-{id}"))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    running.stop.take().unwrap().send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), running.server)
+        .await
+        .expect("shutdown finished although a client never finished its request")
+        .unwrap()
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let mut statuses = Vec::new();
+    for unlink in unlinks {
+        statuses.push(unlink.await.unwrap().unwrap());
+    }
+    statuses.sort();
+    assert_eq!(statuses, [200, 200, 403], "NOT_OWNED is someone else's");
+    let outcomes: Vec<_> = h
+        .rows_of(Kind::Unlink)
+        .await
+        .into_iter()
+        .map(|r| r.outcome.unwrap())
+        .collect();
+    assert_eq!(outcomes.len(), 3, "{outcomes:?}");
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == Outcome::Unlinked).count(),
+        2
+    );
 }

@@ -1,5 +1,6 @@
 //! Log lines never carry the secret key. In a test binary of its own, so no other test's
 //! thread can race the capture.
+#![cfg(feature = "fake-mono")]
 
 mod support;
 

@@ -1,5 +1,6 @@
 //! Every rule of the unlink and webhook routes, through the router with `oneshot`. Mono is
 //! the fake, on loopback; the tests count the calls that reach it and read the record.
+#![cfg(feature = "fake-mono")]
 
 mod support;
 
@@ -242,7 +243,10 @@ async fn the_idempotency_key_is_required_and_bounded() {
 async fn cross_site_requests_are_refused() {
     let mut h = harness(&[]).await;
     let app = h
-        .app_with(|c| c.allowed_origins = vec!["https://app.partner.example".into()])
+        .app_with(|c| {
+            c.public_origins = vec!["http://partner.test".into()];
+            c.allowed_origins = vec!["https://app.partner.example".into()];
+        })
         .await;
     let refused = [
         unlink(OWNED, "a").header("origin", "https://evil.example"),
@@ -727,4 +731,118 @@ async fn monos_own_404_is_already_unlinked_and_a_bare_2xx_still_counts() {
         outcome.detail.as_deref(),
         Some("Mono's 2xx had no JSON body")
     );
+}
+
+// Hostile traffic -----------------------------------------------------------------------
+
+#[tokio::test]
+async fn request_ids_are_kept_only_when_plain() {
+    let mut h = harness(&[]).await;
+    let app = h.app().await;
+    let with_id = |id: &'static str, key: &str| {
+        unlink(NOT_OWNED, key)
+            .header("x-request-id", id)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let kept = send(&app, with_id("req-42.a_B", "a")).await;
+    assert_eq!(kept.headers["x-request-id"], "req-42.a_B");
+    for forged in ["x outcome=unlinked principal=admin", "a\\u{1b}[31mred", ""] {
+        let answer = send(&app, with_id(forged, "b")).await;
+        let id = answer.headers["x-request-id"].to_str().unwrap().to_owned();
+        assert_ne!(id, forged);
+        assert_eq!(id.len(), 36, "replaced by a UUID: {id}");
+    }
+    let long: &'static str = Box::leak("x".repeat(65).into_boxed_str());
+    let answer = send(&app, with_id(long, "c")).await;
+    assert_ne!(answer.headers["x-request-id"], long);
+    let ids: Vec<_> = h
+        .rows()
+        .await
+        .into_iter()
+        .map(|r| r.request_id.unwrap())
+        .collect();
+    assert_eq!(ids[0], "req-42.a_B");
+    assert!(ids[1..].iter().all(|id| id.len() == 36), "{ids:?}");
+}
+
+#[tokio::test]
+async fn with_public_origins_the_host_header_proves_nothing() {
+    let mut h = harness(&[]).await;
+    let app = h
+        .app_with(|c| c.public_origins = vec!["https://app.partner.example".into()])
+        .await;
+    // DNS rebinding: the attacker's page reaches the proxy under the attacker's name.
+    let rebound = Request::post(format!("/api/mono/accounts/{OWNED}/unlink"))
+        .header("host", "evil.example")
+        .header("origin", "http://evil.example")
+        .header("idempotency-key", "k")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&app, rebound).await.status, 403);
+    // The scheme counts too.
+    let downgraded = unlink(OWNED, "k")
+        .header("origin", "http://app.partner.example")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&app, downgraded).await.status, 403);
+    let twice = unlink(OWNED, "k")
+        .header("origin", "https://app.partner.example")
+        .header("origin", "https://evil.example")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&app, twice).await.status, 403);
+    assert_eq!(h.fake.total_calls(), 0);
+    let own_page = unlink(OWNED, "k")
+        .header("origin", "https://app.partner.example")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&app, own_page).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_webhook_without_the_secret_is_refused_before_its_body_is_read() {
+    let mut h = harness(&[]).await;
+    let app = h
+        .app_with(|c| c.webhook_secret = SharedSecret::new("s3cret"))
+        .await;
+    let huge = json!({ "event": "x", "padding": "x".repeat(100_000) });
+    let answer = send(&app, webhook(Some("wrong"), huge.clone())).await;
+    assert_eq!(answer.status, 401, "refused on the secret, not on the size");
+    assert_eq!(send(&app, webhook(Some("s3cret"), huge)).await.status, 413);
+}
+
+#[tokio::test]
+async fn webhooks_are_limited_per_address() {
+    let mut h = harness(&[]).await;
+    let app = h
+        .app_with(|c| {
+            c.webhook_secret = SharedSecret::new("s3cret");
+            c.rate_limits = limits(10, 3);
+        })
+        .await;
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(send(&app, webhook(Some("wrong"), json!({}))).await.status);
+    }
+    assert_eq!(statuses, [401, 401, 401, 429, 429]);
+}
+
+#[tokio::test]
+async fn metrics_are_for_this_machine_only() {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .build_recorder()
+        .handle();
+    let mut h = harness(&[]).await;
+    let proxy = h.proxy_with(|c| c.metrics = Some(handle)).await;
+    let from = |ip: [u8; 4]| {
+        proxy
+            .router()
+            .layer(axum::extract::connect_info::MockConnectInfo(
+                std::net::SocketAddr::from((ip, 50000)),
+            ))
+    };
+    let metrics = || Request::get("/metrics").body(Body::empty()).unwrap();
+    assert_eq!(send(&from([127, 0, 0, 1]), metrics()).await.status, 200);
+    assert_eq!(send(&from([192, 0, 2, 7]), metrics()).await.status, 404);
 }

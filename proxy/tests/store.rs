@@ -1,5 +1,6 @@
 //! The store's behaviour, written once against the `Store` interface and run against each
 //! engine, plus what only SQLite has: upgrading a trail written by 0.1 in place.
+#![cfg(feature = "fake-mono")]
 
 use std::{sync::Arc, time::Duration};
 

@@ -62,23 +62,33 @@ pub enum KeyUse {
 pub enum Begun {
     /// The intent is committed and this caller holds the account: call Mono, then
     /// [`Store::finish`].
-    Claimed { intent_id: i64 },
+    Claimed {
+        /// The intent written.
+        intent_id: i64,
+    },
     /// The key has meanwhile ended in a final outcome: answer with it, call nobody.
     Replay(Outcome),
     /// The key belongs to another principal or account.
     KeyReused,
     /// Another process holds the account: wait for that intent's outcome.
-    HeldElsewhere { intent_id: i64 },
+    HeldElsewhere {
+        /// The other process's intent.
+        intent_id: i64,
+    },
 }
 
 /// Which rows [`Store::entries`] returns.
 #[derive(Clone, Debug, Default)]
 pub struct Query {
+    /// Only rows for this account.
     pub account_id: Option<String>,
+    /// Only rows written at or after this time.
     pub since: Option<OffsetDateTime>,
+    /// Only rows of one kind of question.
     pub only: Only,
 }
 
+/// A selection of rows that answers an operator's question.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Only {
     /// Every row.
@@ -88,7 +98,10 @@ pub enum Only {
     Unresolved,
     /// Unlinks this proxy made (`unlinked`, from Mono itself) at least `older_than` ago that
     /// Mono's `account_unlinked` webhook has not confirmed.
-    Unconfirmed { older_than: Duration },
+    Unconfirmed {
+        /// Give Mono's webhook this long before counting an unlink as unconfirmed.
+        older_than: Duration,
+    },
 }
 
 /// The store interface. Implementations must make each method atomic.

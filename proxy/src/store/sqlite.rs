@@ -153,6 +153,7 @@ impl SqliteStore {
         })
     }
 
+    /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -160,6 +161,17 @@ impl SqliteStore {
     /// Runs `work` in one `BEGIN IMMEDIATE` transaction on the writer, waiting for the writer
     /// (and for other processes' locks) no later than `deadline`.
     async fn write<T: Send + 'static>(
+        &self,
+        deadline: Instant,
+        work: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let written = self.write_inner(deadline, work).await;
+        crate::telemetry::record_write(started.elapsed(), written.is_ok());
+        written
+    }
+
+    async fn write_inner<T: Send + 'static>(
         &self,
         deadline: Instant,
         work: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,

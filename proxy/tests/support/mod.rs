@@ -2,6 +2,8 @@
 //! the demo authoriser, and a request builder shaped like the widget's.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod binary;
+
 use std::{
     collections::HashSet,
     net::SocketAddr,

@@ -16,7 +16,7 @@ use url::Url;
 /// runs with --fake-mono instead: a built-in fake Mono, no key, no network.
 #[derive(Parser, Debug)]
 #[command(name = "unlink-proxy", version, args_conflicts_with_subcommands = true)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
     #[command(flatten)]
@@ -24,7 +24,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {
+pub(crate) enum Command {
     /// Print audit rows as JSON lines, oldest first.
     Audit(AuditArgs),
     /// Check a configuration and print what the proxy would do, without serving.
@@ -32,7 +32,7 @@ pub enum Command {
 }
 
 #[derive(Args, Debug)]
-pub struct CheckArgs {
+pub(crate) struct CheckArgs {
     /// Also ask Mono, once, to unlink account 000000000000000000000000, which cannot exist:
     /// its answer tells whether the URL, API version and key are right. Nothing changes at
     /// Mono.
@@ -44,7 +44,7 @@ pub struct CheckArgs {
 }
 
 #[derive(Args, Debug)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "UNLINK_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -66,10 +66,17 @@ pub struct ServeArgs {
     pub mono_api: MonoApi,
 
     /// Origin allowed to call from another site, with cookies (repeat, or comma-separate in
-    /// the env var). Same-origin calls are always allowed.
+    /// the env var).
     #[arg(long = "allowed-origin", env = "UNLINK_ALLOWED_ORIGINS", value_delimiter = ',',
         value_parser = parse_origin)]
     pub allowed_origins: Vec<String>,
+
+    /// Origin of your own pages that call the proxy same-origin, e.g. https://app.example
+    /// (repeat, or comma-separate in the env var). With a real key, this or --allowed-origin
+    /// is required: without them the proxy would trust the client's Host header.
+    #[arg(long = "public-origin", env = "UNLINK_PUBLIC_ORIGINS", value_delimiter = ',',
+        value_parser = parse_origin)]
+    pub public_origins: Vec<String>,
 
     /// Your endpoint that decides who may unlink what. Before every unlink the proxy POSTs
     /// {"account_id": …} there with the caller's Cookie and Authorization headers; only 200
@@ -138,13 +145,35 @@ pub struct ServeArgs {
     #[arg(long, env = "UNLINK_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
 
+    /// Serve GET /metrics (Prometheus) on this address, to any client; without it /metrics
+    /// is served on --listen to clients on this machine only.
+    #[arg(long, env = "UNLINK_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// A request's headers must arrive within this; idle keep-alive connections close after
+    /// it too.
+    #[arg(long, env = "UNLINK_HEADER_TIMEOUT", default_value = "10s",
+        value_parser = humantime::parse_duration)]
+    pub header_timeout: Duration,
+
+    /// Open connections at most; more wait until one closes.
+    #[arg(long, env = "UNLINK_MAX_CONNECTIONS", default_value = "1024",
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
+    /// On SIGTERM, how long requests in progress may take before the remaining connections
+    /// are closed (unlinks in flight still record their outcome).
+    #[arg(long, env = "UNLINK_SHUTDOWN_TIMEOUT", default_value = "20s",
+        value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: Duration,
+
     /// Log lines as human-readable text or JSON.
     #[arg(long, env = "UNLINK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
 }
 
 #[derive(Args, Debug)]
-pub struct AuditArgs {
+pub(crate) struct AuditArgs {
     /// SQLite file of the audit trail.
     #[arg(long, env = "UNLINK_AUDIT_DB", default_value = "unlink-audit.sqlite3")]
     pub audit_db: PathBuf,
@@ -174,12 +203,12 @@ pub struct AuditArgs {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     Human,
     Json,
 }
 
-pub fn parse_prefix(value: &str) -> Result<String, String> {
+pub(crate) fn parse_prefix(value: &str) -> Result<String, String> {
     let prefix = value.trim_end_matches('/');
     let valid = value.starts_with('/')
         && prefix
@@ -193,7 +222,7 @@ pub fn parse_prefix(value: &str) -> Result<String, String> {
     }
 }
 
-pub fn parse_origin(value: &str) -> Result<String, String> {
+pub(crate) fn parse_origin(value: &str) -> Result<String, String> {
     let origin = Url::parse(value)
         .ok()
         .map(|url| url.origin().ascii_serialization());
@@ -221,7 +250,7 @@ fn parse_deadline(value: &str) -> Result<Duration, String> {
     Ok(deadline)
 }
 
-pub fn parse_fault(value: &str) -> Result<(String, Fault), String> {
+pub(crate) fn parse_fault(value: &str) -> Result<(String, Fault), String> {
     let (id, spec) = value
         .split_once('=')
         .ok_or_else(|| format!("{value:?}: use ID=SPEC, e.g. *=503x1"))?;

@@ -45,8 +45,11 @@ fn fail(message: &str) -> ExitCode {
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,unlink_proxy=info,tower_http=info"));
+    // Colours only for a person at a terminal, never into a log file or collector.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Human => logs.init(),
@@ -92,7 +95,21 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Err(message) => return fail(&message),
     };
     let (mono, authorisation) = (plan.mono.clone(), plan.authorisation.clone());
-    let config = setup::store(&args).and_then(|store| setup::config(plan, &args, store));
+    for warning in &plan.warnings {
+        tracing::warn!("{warning}");
+    }
+    let metrics = match unlink_proxy::telemetry::install_prometheus() {
+        Ok(handle) => handle,
+        Err(message) => return fail(&message),
+    };
+    let config = setup::store(&args)
+        .and_then(|store| setup::config(plan, &args, store))
+        .map(|mut config| {
+            if args.metrics_listen.is_none() {
+                config.metrics = Some(metrics.clone());
+            }
+            config
+        });
     let proxy = match config {
         Ok(config) => match Proxy::start(config).await {
             Ok(proxy) => proxy,
@@ -117,9 +134,30 @@ async fn serve(args: ServeArgs) -> ExitCode {
         // On stdout: the line the demo command and the browser tests wait for.
         println!("Demo: http://{addr}/");
     }
+    let stop = tokio_util::sync::CancellationToken::new();
+    if let Some(address) = args.metrics_listen {
+        match tokio::net::TcpListener::bind(address).await {
+            Ok(listener) => {
+                let bound = listener.local_addr().unwrap_or(address);
+                tracing::info!("metrics on http://{bound}/metrics");
+                let stopped = stop.clone();
+                tokio::spawn(unlink_proxy::serve_metrics(listener, metrics, async move {
+                    stopped.cancelled().await
+                }));
+            }
+            Err(error) => return fail(&format!("cannot listen on {address}: {error}")),
+        }
+    }
+    let limits = unlink_proxy::ServerLimits {
+        header_timeout: args.header_timeout,
+        max_connections: args.max_connections as usize,
+        shutdown_timeout: args.shutdown_timeout,
+        ..Default::default()
+    };
     let maintenance = proxy.maintain(std::time::Duration::from_secs(10));
-    let served = unlink_proxy::serve(listener, &proxy, shutdown).await;
+    let served = unlink_proxy::serve(listener, &proxy, limits, shutdown).await;
     maintenance.abort();
+    stop.cancel();
     match served {
         Ok(()) => {
             tracing::info!("stopped; requests in flight finished");
@@ -153,6 +191,9 @@ async fn check(args: CheckArgs) -> ExitCode {
         "unlink-proxy {}: the configuration is usable",
         env!("CARGO_PKG_VERSION")
     );
+    for warning in &plan.warnings {
+        println!("  warning: {warning}");
+    }
     for (what, value) in [
         (
             "listen",

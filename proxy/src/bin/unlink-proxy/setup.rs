@@ -17,29 +17,36 @@ use crate::cli::ServeArgs;
 
 /// The demo page's accounts. The demo user owns the first two; the third belongs to someone
 /// else, so the demo can show a refusal.
-pub const DEMO_OWNED: &[&str] = &["60770aa8c5878a2af69ed849", "65c4c03aa66a95b572cb5a86"];
-pub const DEMO_NOT_OWNED: &str = "64779d900000000000b3de23aeb8";
-pub const DEMO_USER: &str = "demo-user";
+pub(crate) const DEMO_OWNED: &[&str] = &["60770aa8c5878a2af69ed849", "65c4c03aa66a95b572cb5a86"];
+pub(crate) const DEMO_NOT_OWNED: &str = "64779d900000000000b3de23aeb8";
+pub(crate) const DEMO_USER: &str = "demo-user";
 
 /// Everything checked, nothing opened yet.
-pub struct Plan {
+pub(crate) struct Plan {
     pub upstream: UpstreamConfig,
     pub authoriser: Arc<dyn Authoriser>,
     /// What the proxy will talk to, for the start-up log and `check`.
     pub mono: String,
     pub authorisation: String,
     pub webhook_secret: Option<SharedSecret>,
+    /// Things that work but deserve a look, for the log and `check`.
+    pub warnings: Vec<String>,
 }
 
 /// Reads the key, then plans either the demo or a real deployment, and checks what both
 /// share.
-pub async fn plan(args: &ServeArgs) -> Result<Plan, String> {
-    let key = secret_key(args)?;
-    let plan = if args.fake_mono {
+pub(crate) async fn plan(args: &ServeArgs) -> Result<Plan, String> {
+    let mut warnings = Vec::new();
+    let key = secret_key(args, &mut warnings)?;
+    let mut plan = if args.fake_mono {
         demo(args, key.is_some()).await?
     } else {
         live(args, key)?
     };
+    if let Some(path) = &args.webhook_secret_file {
+        warnings.extend(readable_by_others(path));
+    }
+    plan.warnings.extend(warnings);
     plan.upstream.check()?;
     if let Some(dir) = &args.static_dir
         && !dir.join("index.html").is_file()
@@ -107,6 +114,7 @@ async fn demo(args: &ServeArgs, has_key: bool) -> Result<Plan, String> {
             DEMO_OWNED.join(", ")
         ),
         webhook_secret: webhook_secret(args)?,
+        warnings: Vec::new(),
     })
 }
 
@@ -130,6 +138,14 @@ fn live(args: &ServeArgs, key: Option<SecretKey>) -> Result<Plan, String> {
                 .into(),
         );
     };
+    if args.public_origins.is_empty() && args.allowed_origins.is_empty() {
+        return Err(
+            "refusing to start: set --public-origin (the origin of your pages, e.g. \
+             https://app.example) or --allowed-origin. Without them the proxy would decide \
+             \"same origin\" from the client's own Host header."
+                .into(),
+        );
+    }
     let authoriser: Arc<dyn Authoriser> = Arc::new(
         HttpAuthoriser::new(url.clone(), args.authorize_timeout)
             .map_err(|error| format!("cannot build the authoriser client: {error}"))?,
@@ -162,15 +178,21 @@ fn live(args: &ServeArgs, key: Option<SecretKey>) -> Result<Plan, String> {
             forwarded.join(", ")
         ),
         webhook_secret: webhook_secret(args)?,
+        warnings: Vec::new(),
     })
 }
 
 /// The proxy's config: the plan, the record, and what every deployment shares.
-pub fn config(plan: Plan, args: &ServeArgs, store: Arc<dyn Store>) -> Result<Config, String> {
+pub(crate) fn config(
+    plan: Plan,
+    args: &ServeArgs,
+    store: Arc<dyn Store>,
+) -> Result<Config, String> {
     let mut config =
         Config::new(plan.upstream, plan.authoriser, store).map_err(|error| error.to_string())?;
     config.prefix = args.prefix.clone();
     config.allowed_origins = args.allowed_origins.clone();
+    config.public_origins = args.public_origins.clone();
     config.authorize_forward_headers = args.authorize_forward_headers.clone();
     config.webhook_secret = plan.webhook_secret;
     config.trust_forwarded_for = args.trust_forwarded_for;
@@ -184,7 +206,7 @@ pub fn config(plan: Plan, args: &ServeArgs, store: Arc<dyn Store>) -> Result<Con
 }
 
 /// Opens (or creates) the record.
-pub fn store(args: &ServeArgs) -> Result<Arc<dyn Store>, String> {
+pub(crate) fn store(args: &ServeArgs) -> Result<Arc<dyn Store>, String> {
     Ok(Arc::new(
         SqliteStore::open(&args.audit_db).map_err(|error| error.to_string())?,
     ))
@@ -192,14 +214,17 @@ pub fn store(args: &ServeArgs) -> Result<Arc<dyn Store>, String> {
 
 /// MONO_SEC_KEY or --secret-key-file (not both). Set but empty is a mistake, not "no key".
 /// Only the prefix is ever logged.
-fn secret_key(args: &ServeArgs) -> Result<Option<SecretKey>, String> {
+fn secret_key(args: &ServeArgs, warnings: &mut Vec<String>) -> Result<Option<SecretKey>, String> {
     let from_env =
         std::env::var_os("MONO_SEC_KEY").map(|value| value.to_string_lossy().into_owned());
     let raw = match (&args.secret_key_file, from_env) {
         (Some(_), Some(_)) => {
             return Err("give the Mono secret key once: MONO_SEC_KEY or --secret-key-file".into());
         }
-        (Some(path), None) => Some(read_secret_file(path)?),
+        (Some(path), None) => {
+            warnings.extend(readable_by_others(path));
+            Some(read_secret_file(path)?)
+        }
         (None, key) => key,
     };
     raw.map(|raw| {
@@ -216,6 +241,28 @@ fn webhook_secret(args: &ServeArgs) -> Result<Option<SharedSecret>, String> {
         None => std::env::var("MONO_WEBHOOK_SECRET").ok(),
     };
     Ok(raw.as_deref().and_then(SharedSecret::new))
+}
+
+/// A warning if a secret's file can be read by its group or by everyone.
+fn readable_by_others(path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then(|| {
+            format!(
+                "{} is readable by other users (mode {mode:o}); a secret belongs in a file only \
+                 its owner can read: chmod 600 {}",
+                path.display(),
+                path.display()
+            )
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
 }
 
 fn read_secret_file(path: &Path) -> Result<String, String> {

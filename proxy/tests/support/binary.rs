@@ -1,0 +1,84 @@
+//! Running the `unlink-proxy` binary from tests: a clean environment, its output, the demo.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Output, Stdio},
+};
+
+/// The binary cargo built for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_unlink-proxy");
+
+/// The binary with a clean environment, apart from the origin of the partner's pages, which
+/// every real deployment names.
+pub fn proxy() -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .env("UNLINK_PUBLIC_ORIGINS", "https://app.example")
+        .env_remove("UNLINK_ALLOWED_ORIGINS")
+        .env_remove("MONO_SEC_KEY")
+        .env_remove("MONO_SEC_KEY_FILE")
+        .env_remove("MONO_BASE_URL")
+        .env_remove("MONO_WEBHOOK_SECRET")
+        .env_remove("UNLINK_AUTHORIZE_URL")
+        .env("RUST_LOG", "info");
+    command
+}
+
+pub fn run(command: &mut Command) -> (bool, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command.output().unwrap();
+    (
+        status.success(),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+/// Starts the proxy in demo mode and returns it with the URL it printed.
+pub fn start_demo(db: &Path, static_dir: &Path, extra: &[&str]) -> (Child, String) {
+    let mut child = proxy()
+        .args(["--listen", "127.0.0.1:0", "--fake-mono"])
+        .arg("--audit-db")
+        .arg(db)
+        .arg("--static-dir")
+        .arg(static_dir)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("Demo: ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .trim_end_matches('/')
+        .to_owned();
+    (child, url)
+}
+
+pub fn static_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("index.html"),
+        "<!doctype html><title>t</title>",
+    )
+    .unwrap();
+    dir
+}
+
+pub fn kill(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
