@@ -1,5 +1,5 @@
 # The two commands a fresh machine needs: `make demo` and `make test` (see README.md).
-.PHONY: demo test setup build size clean
+.PHONY: demo test setup build size bench replicas clean
 
 demo:
 	scripts/demo.sh
@@ -15,6 +15,15 @@ build: setup
 
 size: build
 	node scripts/size.mjs dist
+
+# Benchmarks (not tests): the proxy's throughput on each record.
+bench: setup
+	scripts/bench-proxy.sh
+
+# The reference set-up for several replicas: PostgreSQL, the fake Mono, two proxies, nginx.
+replicas: build
+	cargo build -p unlink-proxy --quiet
+	scripts/replicas.sh
 
 clean:
 	rm -rf dist target/playwright target/demo-audit.sqlite3*

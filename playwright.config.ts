@@ -1,7 +1,24 @@
 // Browser tests against the release bundle (dist/) served by the real proxy with its fake
-// Mono. Each test starts its own proxy (tests/e2e/fixtures.ts), so tests never share state.
+// Mono. Each test in the "chromium" project starts its own proxy (tests/e2e/fixtures.ts), so
+// tests never share state. The "replicas" project runs against the reference set-up
+// (scripts/replicas.sh: nginx, two replicas, PostgreSQL) at UNLINK_REPLICAS_URL.
 // Debian's Chromium is used: `playwright install` would download a browser, which CI cannot.
 import { defineConfig } from "@playwright/test";
+
+const chromium = {
+  browserName: "chromium" as const,
+  launchOptions: {
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+    ],
+  },
+};
 
 export default defineConfig({
   testDir: "tests/e2e",
@@ -12,19 +29,13 @@ export default defineConfig({
   forbidOnly: true,
   reporter: [["list"]],
   timeout: 30_000,
-  use: {
-    browserName: "chromium",
-    launchOptions: {
-      executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-      ],
+  use: { ...chromium, trace: "retain-on-failure" },
+  projects: [
+    { name: "chromium", testIgnore: /replicas\.spec\.ts/ },
+    {
+      name: "replicas",
+      testMatch: /replicas\.spec\.ts/,
+      use: { baseURL: process.env.UNLINK_REPLICAS_URL },
     },
-    trace: "retain-on-failure",
-  },
+  ],
 });

@@ -50,9 +50,11 @@ if [ "$(geckodriver --version 2>/dev/null | head -1)" != "geckodriver $GECKODRIV
   cargo_install geckodriver 5 geckodriver --version "$GECKODRIVER_VERSION" --locked
 fi
 
-# 3. Browsers and drivers from Debian: Chromium, Firefox ESR and WebKitGTK (its WebDriver
-#    starts MiniBrowser, which needs an X display: Xvfb).
-packages=(chromium chromium-driver firefox-esr webkit2gtk-driver xvfb xauth)
+# 3. From Debian: Chromium, Firefox ESR and WebKitGTK (its WebDriver starts MiniBrowser,
+#    which needs an X display: Xvfb) for the browser tests; PostgreSQL 15 and nginx for the
+#    replica tests and the reference set-up (started by the scripts, never as services);
+#    wrk for the proxy benchmark.
+packages=(chromium chromium-driver firefox-esr webkit2gtk-driver xvfb xauth postgresql nginx wrk)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")

@@ -21,6 +21,13 @@ in_webkit() {
     xvfb-run -a -s "-screen 0 1280x1024x24 -nolisten tcp" "$@"
 }
 
+# A throwaway PostgreSQL for the store and replica tests, stopped and deleted on exit.
+mkdir -p target
+pg_dir=$(mktemp -d -p "$PWD/target" pg.XXXXXX)
+chmod 755 "$pg_dir"
+cleanup() { scripts/pg.sh destroy "$pg_dir/server" >/dev/null 2>&1 || true; rm -rf "$pg_dir"; }
+trap cleanup EXIT
+
 step "format"
 cargo fmt --all -- --check
 
@@ -31,7 +38,9 @@ step "lint (native and wasm)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo clippy -p unlink-widget --all-targets --target wasm32-unknown-unknown --quiet -- -D warnings
 
-step "unit tests (widget logic) and proxy tests (router, loopback HTTP, CLI)"
+step "unit tests (widget logic) and proxy tests (router, loopback HTTP, CLI, both stores, replicas)"
+UNLINK_TEST_DATABASE_URL=$(scripts/pg.sh start "$pg_dir/server")
+export UNLINK_TEST_DATABASE_URL
 cargo test --workspace
 
 for engine in chromium firefox webkit; do
@@ -48,7 +57,21 @@ tsc -p tests/types
 
 step "end to end in Chromium (Playwright: demo page, real proxy, fake Mono)"
 cargo build -p unlink-proxy --quiet
-playwright test
+playwright test --project chromium
+
+step "end to end through the reference set-up (nginx, two replicas, PostgreSQL)"
+scripts/replicas.sh 0 >"$pg_dir/replicas.out" 2>&1 &
+replicas=$!
+for _ in $(seq 1 300); do
+  grep -q "^Replicas: " "$pg_dir/replicas.out" && break
+  kill -0 "$replicas" 2>/dev/null || { cat "$pg_dir/replicas.out"; exit 1; }
+  sleep 0.1
+done
+UNLINK_REPLICAS_URL=$(sed -n 's/^Replicas: \(http[^ ]*\).*/\1/p' "$pg_dir/replicas.out")
+[ -n "$UNLINK_REPLICAS_URL" ] || { cat "$pg_dir/replicas.out"; exit 1; }
+UNLINK_REPLICAS_URL=$UNLINK_REPLICAS_URL playwright test --project replicas
+kill "$replicas"
+wait "$replicas" || true
 
 for engine in chromium firefox webkit; do
   step "end to end in $engine (WebDriver: keyboard, outcomes, axe)"

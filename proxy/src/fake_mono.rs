@@ -136,7 +136,17 @@ pub struct FakeMono {
     apis: Vec<MonoApi>,
     /// Where its routes live: "" for the root, as at api.withmono.com.
     base_path: String,
+    /// Serve `POST /demo/can-unlink`, a partner authoriser for the demo user, too.
+    demo_user: Option<DemoUser>,
     state: Mutex<FakeState>,
+}
+
+/// The demo user the standalone fake vouches for at `/demo/can-unlink`.
+#[derive(Debug)]
+struct DemoUser {
+    principal: String,
+    /// The accounts the user owns; `None`: every account (for load tests).
+    owned: Option<HashSet<String>>,
 }
 
 /// Which `mono-sec-key` values the fake accepts.
@@ -162,8 +172,20 @@ impl FakeMono {
             keys: Keys::Exactly(secret_key.to_owned()),
             apis: vec![MonoApi::V2, MonoApi::V1],
             base_path: String::new(),
+            demo_user: None,
             state: Mutex::default(),
         }
+    }
+
+    /// Also answers `POST /demo/can-unlink` as a partner's authoriser would (the README's
+    /// contract): yes, as `principal`, for the accounts in `owned`, or for every account with
+    /// `None`. For the reference set-up, where replicas need an authoriser to ask.
+    pub fn with_demo_authoriser(mut self, principal: &str, owned: Option<HashSet<String>>) -> Self {
+        self.demo_user = Some(DemoUser {
+            principal: principal.to_owned(),
+            owned,
+        });
+        self
     }
 
     /// A fake that accepts any `test_sk_…` key and answers others 401.
@@ -268,12 +290,16 @@ impl FakeMono {
             };
             routes = routes.route(path, post(unlink));
         }
-        let routes = if self.base_path.is_empty() {
+        let mut routes = if self.base_path.is_empty() {
             routes
         } else {
             Router::new().nest(&self.base_path, routes)
         };
+        if self.demo_user.is_some() {
+            routes = routes.route("/demo/can-unlink", post(can_unlink));
+        }
         routes
+            .route("/fake/calls", axum::routing::get(calls))
             .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found") })
             .with_state(self)
     }
@@ -373,6 +399,33 @@ async fn unlink(
             "The requested resource doesn't exist",
         )
     }
+}
+
+/// `POST /demo/can-unlink` `{"account_id": …}`: the demo user's authoriser.
+async fn can_unlink(State(fake): State<Arc<FakeMono>>, body: axum::body::Bytes) -> Response {
+    let account = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v["account_id"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let Some(user) = &fake.demo_user else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let owns = user
+        .owned
+        .as_ref()
+        .is_none_or(|owned| owned.contains(&account));
+    let answer = if owns {
+        serde_json::json!({ "allowed": true, "principal": user.principal })
+    } else {
+        serde_json::json!({ "allowed": false })
+    };
+    axum::Json(answer).into_response()
+}
+
+/// `GET /fake/calls`: unlink calls received, by account, for tests in other processes.
+async fn calls(State(fake): State<Arc<FakeMono>>) -> Response {
+    let calls = fake.lock().calls.clone();
+    axum::Json(calls).into_response()
 }
 
 /// Mono's v2 failure envelope, the same shape the proxy answers in.

@@ -158,6 +158,8 @@ pub struct Config {
     pub deadline: Duration,
     /// How long a claim on an account outlives a holder that died (see [`store::DEFAULT_LEASE`]).
     pub lease: Duration,
+    /// Delete trail rows older than this (`None`: keep them).
+    pub retain: Option<Duration>,
     /// Serve this folder (the widget's `dist/`) at `/`.
     pub static_dir: Option<PathBuf>,
     /// Behind a reverse proxy: take the client address from the last `X-Forwarded-For`
@@ -207,6 +209,7 @@ impl Config {
             rate_limits: RateLimits::default(),
             deadline: DEFAULT_DEADLINE,
             lease: store::DEFAULT_LEASE,
+            retain: None,
             static_dir: None,
             trust_forwarded_for: false,
             mono: Arc::new(Mono::new(upstream)?),
@@ -227,6 +230,7 @@ pub(crate) struct AppState {
     trust_forwarded_for: bool,
     deadline: Duration,
     lease: Duration,
+    retain: Option<Duration>,
     in_flight: unlink::InFlight,
     /// Unlink work that outlives its request; shutdown waits for it.
     tasks: TaskTracker,
@@ -257,6 +261,7 @@ impl Proxy {
             trust_forwarded_for: config.trust_forwarded_for,
             deadline: config.deadline,
             lease: config.lease,
+            retain: config.retain,
             in_flight: Default::default(),
             tasks: TaskTracker::new(),
             refusals: Arc::default(),
@@ -290,12 +295,14 @@ impl Proxy {
 
     /// Background upkeep until the returned task is aborted: every second, the summary of
     /// refusals not logged; every `every`, claims whose holder died (another replica's) and
-    /// the open-question gauges (unresolved intents, unconfirmed unlinks).
+    /// the open-question gauges (unresolved intents, unconfirmed unlinks); every hour, what
+    /// the record no longer needs (see [`Store::purge`] and [`Config::retain`]).
     pub fn maintain(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let proxy = self.clone();
         tokio::spawn(async move {
             let mut second = tokio::time::interval(Duration::from_secs(1));
             let mut last = tokio::time::Instant::now();
+            let mut last_purge: Option<tokio::time::Instant> = None;
             loop {
                 second.tick().await;
                 proxy.state.refusals.flush();
@@ -307,6 +314,14 @@ impl Proxy {
                     tracing::warn!(%error, "could not check for expired claims");
                 }
                 proxy.count_open_questions().await;
+                if last_purge.is_none_or(|at| at.elapsed() >= Duration::from_secs(3600)) {
+                    last_purge = Some(tokio::time::Instant::now());
+                    match proxy.state.store.purge(proxy.state.retain).await {
+                        Ok(0) => {}
+                        Ok(gone) => tracing::info!(gone, "deleted trail rows past --retain-days"),
+                        Err(error) => tracing::warn!(%error, "could not purge the record"),
+                    }
+                }
             }
         })
     }

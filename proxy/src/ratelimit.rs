@@ -70,20 +70,28 @@ pub fn address_bucket(ip: IpAddr) -> String {
     }
 }
 
-/// One GCRA step. `tat` is the bucket's stored theoretical arrival time (ms since the epoch),
-/// `None` for a new bucket. Allowed: `Ok(new tat to store)`. Refused: `Err(ms to wait)`, and
-/// the stored value stays as it was.
+/// One GCRA step, in microseconds (so limits of thousands a minute keep their precision).
+/// `tat` is the bucket's stored theoretical arrival time, `None` for a new bucket. Allowed:
+/// `Ok(new tat to store)`. Refused: `Err(milliseconds to wait)`, and the stored value stays
+/// as it was.
 pub fn gcra(tat: Option<i64>, now: i64, limit: NonZeroU32) -> Result<i64, i64> {
-    let limit = i64::from(limit.get());
-    let interval = crate::time::millis(PERIOD) / limit;
+    let (interval, burst) = interval_and_burst(limit);
     let tat = tat.unwrap_or(now).max(now);
     let next = tat + interval;
-    let allowed_from = next - interval * limit;
+    let allowed_from = next - burst;
     if now < allowed_from {
-        Err(allowed_from - now)
+        Err((allowed_from - now + 999) / 1000)
     } else {
         Ok(next)
     }
+}
+
+/// For `limit` a minute: the time one attempt takes up, and the whole burst's, in µs.
+pub fn interval_and_burst(limit: NonZeroU32) -> (i64, i64) {
+    let limit = i64::from(limit.get());
+    // At least a microsecond: a limit above 60 million a minute is "no limit" in effect.
+    let interval = (PERIOD.as_micros() as i64 / limit).max(1);
+    (interval, interval * limit)
 }
 
 /// Milliseconds to wait, as the whole seconds a `Retry-After` header says: rounded up, since
@@ -116,15 +124,29 @@ mod tests {
     #[test]
     fn a_burst_of_the_limit_then_one_per_interval() {
         let mut tat = None;
-        let answers = burst(&mut tat, 1_000_000, 11, 10);
+        let second = 1_000_000;
+        let answers = burst(&mut tat, 1_000 * second, 11, 10);
         assert!(answers[..10].iter().all(Result::is_ok));
         assert_eq!(answers[10], Err(6_000), "one more every 6 s");
         // 6 s later exactly one more is allowed.
-        let answers = burst(&mut tat, 1_006_000, 2, 10);
+        let answers = burst(&mut tat, 1_006 * second, 2, 10);
         assert_eq!(answers, [Ok(()), Err(6_000)]);
         // A minute of quiet restores the whole burst.
-        let answers = burst(&mut tat, 1_066_000, 10, 10);
+        let answers = burst(&mut tat, 1_066 * second, 10, 10);
         assert!(answers.iter().all(Result::is_ok));
+    }
+
+    #[test]
+    fn large_limits_keep_their_precision() {
+        // 100,000 a minute is one every 600 µs, not "one every 0 ms".
+        let mut tat = None;
+        let answers = burst(&mut tat, 1_000_000_000, 100_001, 100_000);
+        assert!(answers[..100_000].iter().all(Result::is_ok));
+        assert_eq!(
+            answers[100_000],
+            Err(1),
+            "600 µs, rounded up to a millisecond"
+        );
     }
 
     #[test]

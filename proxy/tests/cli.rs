@@ -7,7 +7,7 @@ mod support;
 use std::{
     io::{BufRead, BufReader},
     path::Path,
-    process::{Child, Stdio},
+    process::Stdio,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -197,16 +197,14 @@ fn bad_flag_values_are_explained() {
 fn demo_mode_says_so_and_logs_json() {
     let dir = tempfile::tempdir().unwrap();
     let files = static_dir();
-    let (child, url) = start_demo(
+    let mut demo = start_demo(
         &dir.path().join("a.sqlite3"),
         files.path(),
         &["--log-format", "json"],
     );
-    assert!(url.starts_with("http://127.0.0.1:"));
-    kill(&child, "TERM");
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    assert!(demo.url.starts_with("http://127.0.0.1:"));
+    let (stopped, stderr) = demo.stop();
+    assert!(stopped, "{stderr}");
     let lines: Vec<serde_json::Value> = stderr
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
@@ -224,7 +222,8 @@ fn sigterm_lets_an_unlink_in_flight_finish_and_land_in_the_audit() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("a.sqlite3");
     let files = static_dir();
-    let (mut child, url) = start_demo(&db, files.path(), &["--fake-mono-fault", "*=latency:1000"]);
+    let mut demo = start_demo(&db, files.path(), &["--fake-mono-fault", "*=latency:1000"]);
+    let url = demo.url.clone();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -240,11 +239,11 @@ fn sigterm_lets_an_unlink_in_flight_finish_and_land_in_the_audit() {
                 .send(),
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
-        kill(&child, "TERM");
+        kill(&demo.child, "TERM");
         request.await.unwrap().unwrap().status().as_u16()
     });
     assert_eq!(status, 200);
-    assert!(child.wait().unwrap().success());
+    assert!(demo.child.wait().unwrap().success());
 
     // The row is on disk, and the audit subcommand prints it.
     let (ok, stdout, stderr) = run(proxy()
@@ -328,9 +327,7 @@ fn a_new_audit_database_is_readable_by_its_owner_only() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("a.sqlite3");
     let files = static_dir();
-    let (child, _) = start_demo(&db, files.path(), &[]);
-    kill(&child, "TERM");
-    child.wait_with_output().unwrap();
+    start_demo(&db, files.path(), &[]).stop();
     for file in [db, dir.path().join("a.sqlite3-wal")] {
         if file.exists() {
             let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
@@ -358,7 +355,7 @@ async fn yes_authoriser() -> String {
 
 /// Starts the proxy against a real (here: fake, but separate) Mono and returns it with the
 /// address it logged.
-fn start_live(db: &Path, mono: &str, authoriser: &str) -> (Child, String) {
+fn start_live(db: &Path, mono: &str, authoriser: &str) -> Spawned {
     let mut child = proxy()
         .env("MONO_SEC_KEY", TEST_KEY)
         .args(["--listen", "127.0.0.1:0", "--mono-base-url", mono])
@@ -386,7 +383,7 @@ fn start_live(db: &Path, mono: &str, authoriser: &str) -> (Child, String) {
     };
     // Keep draining its log so it never blocks on a full pipe.
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    (child, url)
+    Spawned { child, url }
 }
 
 #[test]
@@ -409,7 +406,8 @@ fn kill_nine_mid_load_loses_no_record_and_start_up_marks_the_unknown() {
         (format!("http://{addr}"), yes_authoriser().await)
     });
 
-    let (mut child, url) = start_live(&db, &mono, &authoriser);
+    let mut live = start_live(&db, &mono, &authoriser);
+    let url = live.url.clone();
     runtime.block_on(async {
         let client = reqwest::Client::new();
         let requests: Vec<_> = accounts
@@ -433,12 +431,12 @@ fn kill_nine_mid_load_loses_no_record_and_start_up_marks_the_unknown() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         // ...when the process dies without warning.
-        kill(&child, "KILL");
+        kill(&live.child, "KILL");
         for request in requests {
             assert!(request.await.unwrap().is_err(), "nobody got an answer");
         }
     });
-    child.wait().unwrap();
+    live.child.wait().unwrap();
 
     // Every call Mono received has its intent on disk.
     let audit = |args: &[&str]| -> Vec<serde_json::Value> {
@@ -468,10 +466,8 @@ fn kill_nine_mid_load_loses_no_record_and_start_up_marks_the_unknown() {
     );
 
     // Restart on the same file: start-up marks each one, and they stay listed as unresolved.
-    let (child, _) = start_live(&db, &mono, &authoriser);
-    kill(&child, "TERM");
-    let mut child = child;
-    assert!(child.wait().unwrap().success());
+    let (stopped, _) = start_live(&db, &mono, &authoriser).stop();
+    assert!(stopped);
     let rows = audit(&[]);
     let marked = rows
         .iter()
@@ -809,7 +805,8 @@ fn value(metrics: &str, series: &str) -> f64 {
 fn metrics_count_what_just_happened() {
     let dir = tempfile::tempdir().unwrap();
     let files = static_dir();
-    let (child, url) = start_demo(&dir.path().join("a.sqlite3"), files.path(), &[]);
+    let mut demo = start_demo(&dir.path().join("a.sqlite3"), files.path(), &[]);
+    let url = demo.url.clone();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -855,8 +852,7 @@ fn metrics_count_what_just_happened() {
         );
     });
     let (status, metrics) = scrape(&url);
-    kill(&child, "TERM");
-    child.wait_with_output().unwrap();
+    demo.stop();
     assert_eq!(status, 200);
     let requests = |code: &str| {
         value(
@@ -907,13 +903,13 @@ fn metrics_count_what_just_happened() {
 fn metrics_can_have_a_listener_of_their_own() {
     let dir = tempfile::tempdir().unwrap();
     let files = static_dir();
-    let (mut child, url) = start_demo(
+    let mut demo = start_demo(
         &dir.path().join("a.sqlite3"),
         files.path(),
         &["--metrics-listen", "127.0.0.1:0"],
     );
     // The port it got is in the log.
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut stderr = BufReader::new(demo.child.stderr.take().unwrap());
     let mut line = String::new();
     let metrics_address = loop {
         line.clear();
@@ -924,9 +920,8 @@ fn metrics_can_have_a_listener_of_their_own() {
     };
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     let (status, metrics) = scrape(&format!("http://{metrics_address}"));
-    let (main_status, _) = scrape(&url);
-    kill(&child, "TERM");
-    child.wait_with_output().unwrap();
+    let (main_status, _) = scrape(&demo.url);
+    demo.stop();
     assert_eq!(status, 200);
     assert!(
         metrics.is_empty() || metrics.contains("unlink_"),

@@ -5,10 +5,12 @@
 use std::{sync::Arc, time::Duration};
 
 use tokio::time::Instant;
+mod support;
+
 use unlink_proxy::{
     SqliteStore,
     record::{Entry, Kind, Outcome, Source},
-    store::{Begun, KeyUse, Only, Query, Store},
+    store::{Begun, ConnectPatience, KeyUse, Only, PostgresStore, Query, Store},
 };
 
 const ACCOUNT: &str = "60770aa8c5878a2af69ed849";
@@ -441,6 +443,62 @@ async fn sqlite_pair() -> (Pair, tempfile::TempDir) {
 }
 
 suite!(sqlite, sqlite_pair());
+
+async fn postgres_pair() -> (Pair, ()) {
+    let url = support::postgres::fresh_database().await;
+    let open = || async {
+        let store = PostgresStore::connect(&url, None, ConnectPatience::default())
+            .await
+            .unwrap();
+        Arc::new(store) as Arc<dyn Store>
+    };
+    ((open().await, open().await), ())
+}
+
+suite!(postgres, postgres_pair());
+
+#[tokio::test]
+async fn postgres_replicas_migrate_together_and_the_schema_is_made_once() {
+    let url = support::postgres::fresh_database().await;
+    let starts = (0..4).map(|_| PostgresStore::connect(&url, None, ConnectPatience::default()));
+    for store in futures::future::join_all(starts).await {
+        store.unwrap();
+    }
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let versions = client
+        .query("SELECT version FROM unlink_schema", &[])
+        .await
+        .unwrap();
+    assert_eq!(versions.len(), 1);
+    assert_eq!(versions[0].get::<_, i32>(0), 1);
+}
+
+#[tokio::test]
+async fn an_unreachable_postgres_is_a_clear_error_without_the_password() {
+    let started = std::time::Instant::now();
+    let error = PostgresStore::connect(
+        "postgresql://unlink:hunter2@127.0.0.1:1/records",
+        None,
+        ConnectPatience {
+            total: Duration::from_secs(2),
+        },
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("cannot reach PostgreSQL at 127.0.0.1:1/records"),
+        "{error}"
+    );
+    assert!(!error.contains("hunter2"), "{error}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "it retried for a while"
+    );
+}
 
 // SQLite only -------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@
 //! intent before anyone calls Mono; [`Store::finish`] commits the outcome, releases the
 //! claim and remembers a final outcome for replays in one transaction.
 
+mod postgres;
 mod sqlite;
 
 use std::{fmt, num::NonZeroU32, time::Duration};
@@ -17,7 +18,10 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
-pub use self::sqlite::SqliteStore;
+pub use self::{
+    postgres::{ConnectPatience, PostgresStore},
+    sqlite::SqliteStore,
+};
 use crate::record::{Entry, Outcome};
 
 /// How long a claim on an account lasts without its outcome. Longer than any unlink can take
@@ -86,6 +90,10 @@ pub struct Query {
     pub since: Option<OffsetDateTime>,
     /// Only rows of one kind of question.
     pub only: Only,
+    /// Only rows after this id (for reading a long trail page by page).
+    pub after_id: Option<i64>,
+    /// At most this many rows.
+    pub limit: Option<u32>,
 }
 
 /// A selection of rows that answers an operator's question.
@@ -164,6 +172,24 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Rows, oldest first.
     async fn entries(&self, query: &Query) -> Result<Vec<Entry>, StoreError>;
+
+    /// Forgets what is no longer needed: key bindings past the replay window, rate-limit
+    /// counters that have recovered, and, with `retain`, trail rows older than that.
+    /// Returns how many trail rows went.
+    async fn purge(&self, retain: Option<Duration>) -> Result<u64, StoreError>;
+}
+
+/// A name no other open store has, in this process or another, for its claims.
+pub(crate) fn holder_name() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static OPENED: AtomicU32 = AtomicU32::new(0);
+    let n = OPENED.fetch_add(1, Ordering::Relaxed);
+    let host = std::env::var("HOSTNAME").unwrap_or_default();
+    format!(
+        "{host}/pid{}-{}-{n}",
+        std::process::id(),
+        crate::time::now_ms()
+    )
 }
 
 /// A deadline far enough away to mean "until it works" for background writes.

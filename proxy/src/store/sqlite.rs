@@ -118,7 +118,7 @@ pub struct SqliteStore {
     reader: Arc<Mutex<Connection>>,
     /// Names this process's claims, so start-up can tell them from a crashed run's.
     holder: String,
-    /// Rate-limit state per bucket: the theoretical arrival time, ms since the epoch.
+    /// Rate-limit state per bucket: the theoretical arrival time, µs since the epoch.
     limits: SyncMutex<HashMap<String, i64>>,
 }
 
@@ -148,7 +148,7 @@ impl SqliteStore {
             path,
             writer: Arc::new(Mutex::new(writer)),
             reader: Arc::new(Mutex::new(reader)),
-            holder: holder_name(),
+            holder: super::holder_name(),
             limits: SyncMutex::default(),
         })
     }
@@ -392,7 +392,7 @@ impl Store for SqliteStore {
         per_minute: NonZeroU32,
         _deadline: Instant,
     ) -> Result<Result<(), i64>, StoreError> {
-        let now = now_ms();
+        let now = crate::time::now_us();
         let mut limits = self.limits.lock().unwrap_or_else(|p| p.into_inner());
         // Buckets whose limit has fully recovered carry no information: forget them, so
         // memory stays bounded however many addresses call.
@@ -415,10 +415,39 @@ impl Store for SqliteStore {
         self.write(deadline, |_| Ok(())).await
     }
 
+    async fn purge(&self, retain: Option<Duration>) -> Result<u64, StoreError> {
+        let cutoff = retain.map(|age| rfc3339(time::OffsetDateTime::now_utc() - age));
+        let now = now_ms();
+        let now_us = crate::time::now_us();
+        self.limits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, tat| *tat > now_us);
+        self.write(super::patient_deadline(), move |tx| {
+            tx.execute(
+                "DELETE FROM idempotency_keys WHERE created_ms < ?1",
+                [now - millis(REPLAY_WINDOW)],
+            )?;
+            let Some(cutoff) = cutoff else {
+                return Ok(0);
+            };
+            // Intents still waiting for their outcome stay, however old.
+            let gone = tx.execute(
+                "DELETE FROM audit WHERE ts < ?1
+                    AND id NOT IN (SELECT intent_id FROM claims)",
+                [cutoff],
+            )?;
+            Ok(gone as u64)
+        })
+        .await
+    }
+
     async fn entries(&self, query: &Query) -> Result<Vec<Entry>, StoreError> {
         let account = query.account_id.clone();
         let since = query.since.map(rfc3339);
         let only = query.only;
+        let after = query.after_id.unwrap_or(0);
+        let limit = i64::from(query.limit.unwrap_or(u32::MAX));
         let cutoff = match only {
             Only::Unconfirmed { older_than } => {
                 Some(rfc3339(time::OffsetDateTime::now_utc() - older_than))
@@ -446,22 +475,17 @@ impl Store for SqliteStore {
                 "SELECT {COLUMNS} FROM audit
                  WHERE (?1 IS NULL OR account_id = ?1) AND (?2 IS NULL OR ts >= ?2)
                     -- ?3 is named in every query, so one parameter list fits them all
-                    AND (?3 IS NULL OR ?3 IS NOT NULL) {filter}
-                 ORDER BY id"
+                    AND (?3 IS NULL OR ?3 IS NOT NULL) AND id > ?4 {filter}
+                 ORDER BY id LIMIT ?5"
             ))?;
-            let rows = statement.query_map(params![account, since, cutoff], entry_from_row)?;
+            let rows = statement.query_map(
+                params![account, since, cutoff, after, limit],
+                entry_from_row,
+            )?;
             rows.collect()
         })
         .await
     }
-}
-
-/// A name no other open store has, in this process or another.
-fn holder_name() -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static OPENED: AtomicU32 = AtomicU32::new(0);
-    let n = OPENED.fetch_add(1, Ordering::Relaxed);
-    format!("pid{}-{}-{n}", std::process::id(), now_ms())
 }
 
 /// Creates `path` readable and writable by its owner only, if it does not exist. SQLite then

@@ -38,8 +38,35 @@ pub fn run(command: &mut Command) -> (bool, String, String) {
     )
 }
 
+/// A proxy process the test started. Dropping it kills the process, so a failing test
+/// leaves nothing running.
+pub struct Spawned {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Spawned {
+    /// SIGTERM, then waits: whether it stopped cleanly, and what it wrote to stderr (if piped).
+    pub fn stop(&mut self) -> (bool, String) {
+        kill(&self.child, "TERM");
+        let status = self.child.wait().unwrap();
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.child.stderr.take() {
+            std::io::Read::read_to_string(&mut pipe, &mut stderr).unwrap();
+        }
+        (status.success(), stderr)
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Starts the proxy in demo mode and returns it with the URL it printed.
-pub fn start_demo(db: &Path, static_dir: &Path, extra: &[&str]) -> (Child, String) {
+pub fn start_demo(db: &Path, static_dir: &Path, extra: &[&str]) -> Spawned {
     let mut child = proxy()
         .args(["--listen", "127.0.0.1:0", "--fake-mono"])
         .arg("--audit-db")
@@ -61,7 +88,7 @@ pub fn start_demo(db: &Path, static_dir: &Path, extra: &[&str]) -> (Child, Strin
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .trim_end_matches('/')
         .to_owned();
-    (child, url)
+    Spawned { child, url }
 }
 
 pub fn static_dir() -> tempfile::TempDir {

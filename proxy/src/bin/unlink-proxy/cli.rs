@@ -29,6 +29,48 @@ pub(crate) enum Command {
     Audit(AuditArgs),
     /// Check a configuration and print what the proxy would do, without serving.
     Check(Box<CheckArgs>),
+    /// Run the fake Mono on its own, for several replicas (and your own tests) to share. It
+    /// accepts any test_sk_ key, and answers POST /demo/can-unlink as an authoriser for the
+    /// demo user.
+    FakeMono(FakeMonoArgs),
+    /// Copy an SQLite audit trail into PostgreSQL. Safe to run again: rows already copied
+    /// are skipped, so an interrupted copy resumes.
+    MigrateAudit(MigrateArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct FakeMonoArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    pub listen: SocketAddr,
+
+    /// Extra account, linked and owned by the demo user (repeatable).
+    #[arg(long = "fake-mono-account", value_name = "ID")]
+    pub accounts: Vec<AccountId>,
+
+    /// Fault, as ID=SPEC or *=SPEC (repeatable); see the proxy's --fake-mono-fault.
+    #[arg(long = "fake-mono-fault", value_name = "ID=SPEC", value_parser = parse_fault)]
+    pub faults: Vec<(String, Fault)>,
+
+    /// The demo authoriser says yes to every account (for load tests), not just the demo
+    /// user's.
+    #[arg(long)]
+    pub demo_owns_all: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct MigrateArgs {
+    /// The SQLite trail to copy.
+    #[arg(long)]
+    pub from: PathBuf,
+
+    /// The PostgreSQL database to copy it into.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub to: String,
+
+    /// Extra CA certificates (PEM) for PostgreSQL's TLS, e.g. your cloud's RDS bundle.
+    #[arg(long, env = "UNLINK_DATABASE_CA_FILE")]
+    pub database_ca_file: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -81,7 +123,7 @@ pub(crate) struct ServeArgs {
     /// Your endpoint that decides who may unlink what. Before every unlink the proxy POSTs
     /// {"account_id": …} there with the caller's Cookie and Authorization headers; only 200
     /// with {"allowed": true, "principal": "<user id>"} allows. Required with a real key.
-    #[arg(long, env = "UNLINK_AUTHORIZE_URL")]
+    #[arg(long, env = "UNLINK_AUTHORIZE_URL", hide_env_values = true)]
     pub authorize_url: Option<Url>,
 
     /// How long to wait for --authorize-url before denying.
@@ -105,9 +147,41 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "UNLINK_STATIC_DIR")]
     pub static_dir: Option<PathBuf>,
 
-    /// SQLite file for the audit trail.
+    /// SQLite file for the audit trail (one process). Ignored with --database-url.
     #[arg(long, env = "UNLINK_AUDIT_DB", default_value = "unlink-audit.sqlite3")]
     pub audit_db: PathBuf,
+
+    /// PostgreSQL for the record, shared by several replicas:
+    /// postgres://user:password@host:port/database. TLS is required for any host but this
+    /// machine.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Extra CA certificates (PEM) for PostgreSQL's TLS, e.g. your cloud's RDS bundle.
+    #[arg(long, env = "UNLINK_DATABASE_CA_FILE")]
+    pub database_ca_file: Option<PathBuf>,
+
+    /// At start-up, how long to keep trying to reach PostgreSQL before giving up.
+    #[arg(long, env = "UNLINK_DATABASE_CONNECT_TIMEOUT", default_value = "30s",
+        value_parser = humantime::parse_duration)]
+    pub database_connect_timeout: Duration,
+
+    /// How long a replica's claim on an account outlives the replica if it dies mid-unlink;
+    /// then the unlink is marked outcome_unknown. Longer than --deadline.
+    #[arg(long, env = "UNLINK_CLAIM_LEASE", default_value = "30s",
+        value_parser = humantime::parse_duration)]
+    pub claim_lease: Duration,
+
+    /// How often to look for claims whose replica died, and count open questions for the
+    /// metrics.
+    #[arg(long, env = "UNLINK_MAINTENANCE_INTERVAL", default_value = "10s",
+        value_parser = humantime::parse_duration)]
+    pub maintenance_interval: Duration,
+
+    /// Delete trail rows older than this many days (hourly). Without it, rows are kept.
+    #[arg(long, env = "UNLINK_RETAIN_DAYS",
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub retain_days: Option<u32>,
 
     /// Run against the built-in fake Mono, with a demo user and no key (the demo, tests).
     #[arg(long)]
@@ -127,12 +201,14 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "MONO_WEBHOOK_SECRET_FILE")]
     pub webhook_secret_file: Option<PathBuf>,
 
-    /// Unlink attempts allowed per user per minute.
-    #[arg(long, env = "UNLINK_RATE_LIMIT_PER_MINUTE", default_value = "10")]
+    /// Unlink attempts allowed per user per minute (1 to 1,000,000).
+    #[arg(long, env = "UNLINK_RATE_LIMIT_PER_MINUTE", default_value = "10",
+        value_parser = parse_per_minute)]
     pub rate_limit_per_minute: NonZeroU32,
 
-    /// Unlink attempts allowed per client address (IPv6: per /64) per minute.
-    #[arg(long, env = "UNLINK_IP_RATE_LIMIT_PER_MINUTE", default_value = "60")]
+    /// Unlink attempts allowed per client address (IPv6: per /64) per minute (1 to 1,000,000).
+    #[arg(long, env = "UNLINK_IP_RATE_LIMIT_PER_MINUTE", default_value = "60",
+        value_parser = parse_per_minute)]
     pub ip_rate_limit_per_minute: NonZeroU32,
 
     /// Most calls to Mono per unlink (retries on 429/502/503/504 and broken connections).
@@ -177,6 +253,14 @@ pub(crate) struct AuditArgs {
     /// SQLite file of the audit trail.
     #[arg(long, env = "UNLINK_AUDIT_DB", default_value = "unlink-audit.sqlite3")]
     pub audit_db: PathBuf,
+
+    /// Read the trail from PostgreSQL instead.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Extra CA certificates (PEM) for PostgreSQL's TLS.
+    #[arg(long, env = "UNLINK_DATABASE_CA_FILE")]
+    pub database_ca_file: Option<PathBuf>,
 
     /// Only rows for this account.
     #[arg(long)]
@@ -240,6 +324,15 @@ fn parse_forward_header(value: &str) -> Result<HeaderName, String> {
         .map_err(|_| format!("{value:?} is not a header name"))?;
     unlink_proxy::authorize::forwardable(&name)?;
     Ok(name)
+}
+
+fn parse_per_minute(value: &str) -> Result<NonZeroU32, String> {
+    value
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (1..=1_000_000).contains(n))
+        .and_then(NonZeroU32::new)
+        .ok_or_else(|| "must be a whole number from 1 to 1000000".into())
 }
 
 fn parse_deadline(value: &str) -> Result<Duration, String> {

@@ -8,6 +8,7 @@
 //! ```
 
 mod cli;
+mod migrate;
 mod setup;
 
 use std::process::ExitCode;
@@ -19,7 +20,7 @@ use unlink_proxy::{
     store::{Only, Query, Store},
 };
 
-use crate::cli::{AuditArgs, CheckArgs, Cli, Command, LogFormat, ServeArgs};
+use crate::cli::{AuditArgs, CheckArgs, Cli, Command, FakeMonoArgs, LogFormat, ServeArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -30,6 +31,11 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Audit(args)) => runtime.block_on(print_audit(args)),
         Some(Command::Check(args)) => runtime.block_on(check(*args)),
+        Some(Command::FakeMono(args)) => {
+            init_logging(LogFormat::Human);
+            runtime.block_on(fake_mono(args))
+        }
+        Some(Command::MigrateAudit(args)) => runtime.block_on(migrate::run(args)),
         None => {
             init_logging(cli.serve.log_format);
             runtime.block_on(serve(cli.serve))
@@ -58,9 +64,22 @@ fn init_logging(format: LogFormat) {
 }
 
 async fn print_audit(args: AuditArgs) -> ExitCode {
-    let store = match SqliteStore::open_existing(&args.audit_db) {
-        Ok(store) => store,
-        Err(error) => return fail(&error.to_string()),
+    let store: std::sync::Arc<dyn Store> = match &args.database_url {
+        Some(_) => match setup::open_store(
+            args.database_url.as_deref(),
+            args.database_ca_file.as_deref(),
+            &args.audit_db,
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        {
+            Ok(store) => store,
+            Err(message) => return fail(&message),
+        },
+        None => match SqliteStore::open_existing(&args.audit_db) {
+            Ok(store) => std::sync::Arc::new(store),
+            Err(error) => return fail(&error.to_string()),
+        },
     };
     let query = Query {
         account_id: args.account.map(|id| id.to_string()),
@@ -74,6 +93,7 @@ async fn print_audit(args: AuditArgs) -> ExitCode {
         } else {
             Only::All
         },
+        ..Query::default()
     };
     match store.entries(&query).await {
         Ok(entries) => {
@@ -103,6 +123,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Err(message) => return fail(&message),
     };
     let config = setup::store(&args)
+        .await
         .and_then(|store| setup::config(plan, &args, store))
         .map(|mut config| {
             if args.metrics_listen.is_none() {
@@ -154,7 +175,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         shutdown_timeout: args.shutdown_timeout,
         ..Default::default()
     };
-    let maintenance = proxy.maintain(std::time::Duration::from_secs(10));
+    let maintenance = proxy.maintain(args.maintenance_interval);
     let served = unlink_proxy::serve(listener, &proxy, limits, shutdown).await;
     maintenance.abort();
     stop.cancel();
@@ -174,13 +195,18 @@ async fn check(args: CheckArgs) -> ExitCode {
         Ok(plan) => plan,
         Err(message) => return fail(&message),
     };
-    let record = if serve.audit_db.is_file() {
-        format!("SQLite {} (exists)", serve.audit_db.display())
-    } else {
-        format!(
+    let record = match &serve.database_url {
+        Some(url) => match unlink_proxy::store::PostgresStore::describe_url(url) {
+            Ok(place) => format!("PostgreSQL at {place} (not contacted by check)"),
+            Err(error) => return fail(&error.to_string()),
+        },
+        None if serve.audit_db.is_file() => {
+            format!("SQLite {} (exists)", serve.audit_db.display())
+        }
+        None => format!(
             "SQLite {} (will be created, owner-only)",
             serve.audit_db.display()
-        )
+        ),
     };
     let origins = if serve.allowed_origins.is_empty() {
         "same-origin only".to_owned()
@@ -261,6 +287,40 @@ async fn check(args: CheckArgs) -> ExitCode {
         println!("probe: FAILED: {}", probe.explain());
         ExitCode::FAILURE
     }
+}
+
+/// `unlink-proxy fake-mono`: the fake Mono, and the demo user's authoriser, on their own.
+async fn fake_mono(args: FakeMonoArgs) -> ExitCode {
+    use std::collections::HashSet;
+    use unlink_proxy::fake_mono::FakeMono;
+    let mut owned: HashSet<String> = setup::DEMO_OWNED.iter().map(|s| s.to_string()).collect();
+    owned.extend(args.accounts.iter().map(|id| id.to_string()));
+    let mut fake = FakeMono::accepting_any_test_key();
+    for id in owned
+        .iter()
+        .map(String::as_str)
+        .chain([setup::DEMO_NOT_OWNED])
+    {
+        fake = fake.with_account(id);
+    }
+    for (id, fault) in &args.faults {
+        fake = fake.with_fault(id, *fault);
+    }
+    let fake = fake.with_demo_authoriser(setup::DEMO_USER, (!args.demo_owns_all).then_some(owned));
+    let listener = match tokio::net::TcpListener::bind(args.listen).await {
+        Ok(listener) => listener,
+        Err(error) => return fail(&format!("cannot listen on {}: {error}", args.listen)),
+    };
+    let addr = listener.local_addr().unwrap_or(args.listen);
+    // On stdout: the lines scripts and tests wait for.
+    println!("Fake Mono: http://{addr} (any test_sk_ key; nothing reaches api.withmono.com)");
+    println!("Demo authoriser: http://{addr}/demo/can-unlink");
+    tracing::warn!("FAKE MONO on http://{addr}: for the demo and tests only");
+    tokio::select! {
+        () = std::sync::Arc::new(fake).serve(listener) => {}
+        () = shutdown_signal() => {}
+    }
+    ExitCode::SUCCESS
 }
 
 /// Resolves on SIGTERM or Ctrl-C. The handlers are installed when this is called, not when

@@ -9,7 +9,7 @@ use unlink_proxy::{
     Config, Principal, RateLimits, SecretKey, SharedSecret, SqliteStore, UpstreamConfig,
     authorize::{Authoriser, DemoAuthoriser, HttpAuthoriser},
     fake_mono::{self, FakeMono},
-    store::Store,
+    store::{ConnectPatience, PostgresStore, Store},
 };
 use url::Url;
 
@@ -197,6 +197,10 @@ pub(crate) fn config(
     config.webhook_secret = plan.webhook_secret;
     config.trust_forwarded_for = args.trust_forwarded_for;
     config.deadline = args.deadline;
+    config.lease = args.claim_lease;
+    config.retain = args
+        .retain_days
+        .map(|days| std::time::Duration::from_secs(u64::from(days) * 86_400));
     config.static_dir = args.static_dir.clone();
     config.rate_limits = RateLimits {
         per_principal: args.rate_limit_per_minute,
@@ -205,11 +209,35 @@ pub(crate) fn config(
     Ok(config)
 }
 
-/// Opens (or creates) the record.
-pub(crate) fn store(args: &ServeArgs) -> Result<Arc<dyn Store>, String> {
-    Ok(Arc::new(
-        SqliteStore::open(&args.audit_db).map_err(|error| error.to_string())?,
-    ))
+/// Opens (or creates) the record: PostgreSQL with `--database-url`, else the SQLite file.
+pub(crate) async fn store(args: &ServeArgs) -> Result<Arc<dyn Store>, String> {
+    open_store(
+        args.database_url.as_deref(),
+        args.database_ca_file.as_deref(),
+        &args.audit_db,
+        args.database_connect_timeout,
+    )
+    .await
+}
+
+/// The record named by a PostgreSQL URL, or the SQLite file at `sqlite` (created if needed).
+pub(crate) async fn open_store(
+    database_url: Option<&str>,
+    ca_file: Option<&Path>,
+    sqlite: &Path,
+    patience: std::time::Duration,
+) -> Result<Arc<dyn Store>, String> {
+    Ok(match database_url {
+        Some(url) => {
+            let patience = ConnectPatience { total: patience };
+            let store = PostgresStore::connect(url, ca_file, patience)
+                .await
+                .map_err(|error| error.to_string())?;
+            tracing::info!("record: PostgreSQL at {}", store.place());
+            Arc::new(store)
+        }
+        None => Arc::new(SqliteStore::open(sqlite).map_err(|error| error.to_string())?),
+    })
 }
 
 /// MONO_SEC_KEY or --secret-key-file (not both). Set but empty is a mistake, not "no key".
