@@ -15,7 +15,7 @@ await page.getByRole("alertdialog").waitFor();
 await page.waitForTimeout(300); // let the opening fade finish
 await page.screenshot({ path: "docs/dialog.png" });
 await row.getByRole("button", { name: "Unlink account" }).click();
-await row.locator(".unlink-status").filter({ hasText: "unlinked" }).waitFor();
+await row.locator(".unlink-done").filter({ hasText: "unlinked" }).waitFor();
 await page.screenshot({ path: "docs/unlinked.png", clip: { x: 0, y: 0, width: 880, height: 420 } });
 await browser.close();
 console.log("wrote docs/dialog.png and docs/unlinked.png");

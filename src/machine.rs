@@ -58,7 +58,7 @@ impl Phase {
         matches!(self, Phase::Confirming | Phase::Pending | Phase::Failed(_))
     }
 
-    /// The status line that replaces the trigger after success; empty before.
+    /// The sentence that replaces the trigger after success; empty before.
     pub(crate) fn status_text(self, texts: &Texts) -> String {
         match self {
             Phase::Done {

@@ -24,6 +24,14 @@ impl Locale {
         }
     }
 
+    /// The BCP 47 tag for the widget's `lang` attribute, so a screen reader picks the voice.
+    pub(crate) fn tag(self) -> &'static str {
+        match self {
+            Self::En => "en",
+            Self::Fr => "fr",
+        }
+    }
+
     fn catalog(self) -> &'static [&'static str; Key::COUNT] {
         match self {
             Self::En => &EN,
@@ -176,16 +184,26 @@ impl Texts {
         fill(self.get(key), values)
     }
 
-    /// The dialog's description: which account, and what unlinking it does.
-    pub(crate) fn description(&self, bank: Option<&str>, mask: Option<&str>) -> String {
+    /// The language the strings are in.
+    pub(crate) fn locale(&self) -> Locale {
+        self.locale
+    }
+
+    /// Which account: "Your GTBank account ending 1234". It also tells three "Unlink bank
+    /// account" buttons on one page apart, as their description.
+    pub(crate) fn account(&self, bank: Option<&str>, mask: Option<&str>) -> String {
         let values = [("bank", bank.unwrap_or("")), ("mask", mask.unwrap_or(""))];
-        let account = match (bank, mask) {
+        match (bank, mask) {
             (Some(_), Some(_)) => self.fill(Key::AccountBankMask, &values),
             (Some(_), None) => self.fill(Key::AccountBank, &values),
             (None, Some(_)) => self.fill(Key::AccountMask, &values),
             (None, None) => self.get(Key::AccountPlain).to_owned(),
-        };
-        self.fill(Key::Description, &[("account", &account)])
+        }
+    }
+
+    /// The dialog's description: which account, and what unlinking it does.
+    pub(crate) fn description(&self, account: &str) -> String {
+        self.fill(Key::Description, &[("account", account)])
     }
 }
 
@@ -295,31 +313,25 @@ mod tests {
     #[test]
     fn description_names_bank_mask_and_consequence() {
         let texts = Texts::default();
+        let description = |bank, mask| texts.description(&texts.account(bank, mask));
         assert_eq!(
-            texts.description(Some("GTBank"), Some("1234")),
+            description(Some("GTBank"), Some("1234")),
             "Your GTBank account ending 1234 will be unlinked. Its data will be deleted and \
              this app will lose access to it. You can link it again later."
         );
-        assert!(
-            texts
-                .description(Some("GTBank"), None)
-                .starts_with("Your GTBank account will")
-        );
-        assert!(
-            texts
-                .description(None, Some("1234"))
-                .starts_with("Your account ending 1234 ")
-        );
-        assert!(
-            texts
-                .description(None, None)
-                .starts_with("Your bank account will be unlinked.")
+        assert!(description(Some("GTBank"), None).starts_with("Your GTBank account will"));
+        assert!(description(None, Some("1234")).starts_with("Your account ending 1234 "));
+        assert!(description(None, None).starts_with("Your bank account will be unlinked."));
+        assert_eq!(
+            texts.account(Some("GTBank"), Some("1234")),
+            "Your GTBank account ending 1234"
         );
         let fr = Texts::new(Locale::Fr, vec![]);
         assert!(
-            fr.description(Some("Kuda"), Some("9876"))
+            fr.description(&fr.account(Some("Kuda"), Some("9876")))
                 .starts_with("Votre compte Kuda se terminant par 9876 sera dissocié.")
         );
+        assert_eq!(fr.locale().tag(), "fr");
     }
 
     #[test]
@@ -332,7 +344,7 @@ mod tests {
             ],
         );
         assert_eq!(
-            texts.description(Some("Opay"), Some("42")),
+            texts.description(&texts.account(Some("Opay"), Some("42"))),
             "Remove Opay ••42?"
         );
     }

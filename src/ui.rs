@@ -1,4 +1,5 @@
-//! The widget's markup: a trigger button, an alert dialog, and a status line.
+//! The widget's markup: a trigger button, an alert dialog, and what replaces the trigger
+//! after success (a visible sentence, and a live region that announces it once).
 //!
 //! Built on the native `<dialog>` opened with `showModal()`: the browser then makes the page
 //! behind inert, keeps Tab inside the dialog, hides the rest from assistive technology and
@@ -39,15 +40,15 @@ pub(crate) fn UnlinkAccount(
     in_flight: InFlight,
 ) -> impl IntoView {
     let n = next_instance();
-    let (title_id, description_id) = (
-        format!("unlink-{n}-title"),
-        format!("unlink-{n}-description"),
-    );
+    let [title_id, description_id, account_id] =
+        ["title", "description", "account"].map(|part| format!("unlink-{n}-{part}"));
     let (labelled_by, described_by) = (title_id.clone(), description_id.clone());
     let texts = Arc::new(options.texts.clone());
     let [trigger_text, title, cancel, confirm] =
         [Key::Trigger, Key::Title, Key::Cancel, Key::Confirm].map(|key| texts.get(key).to_owned());
-    let description = texts.description(options.bank.as_deref(), options.mask.as_deref());
+    let account = texts.account(options.bank.as_deref(), options.mask.as_deref());
+    let description = texts.description(&account);
+    let lang = texts.locale().tag();
 
     let phase = RwSignal::new(Phase::Idle);
     let flow = Rc::new(Flow {
@@ -58,8 +59,8 @@ pub(crate) fn UnlinkAccount(
         in_flight,
     });
     let done = move || matches!(phase.get(), Phase::Done { .. });
-    let pending = move || phase.get() == Phase::Pending;
-    let (status_text, error_text, progress_text) = {
+    let pending = move || (phase.get() == Phase::Pending).then_some("true");
+    let (done_text, error_text, progress_text) = {
         let (a, b, c) = (texts.clone(), texts.clone(), texts);
         (
             move || phase.get().status_text(&a),
@@ -76,27 +77,37 @@ pub(crate) fn UnlinkAccount(
         flow.clone(),
     );
     let view = view! {
-        <div class="unlink" data-state=move || phase.get().name()>
-            // Hidden rather than removed after success, when the status below takes its place.
+        // `lang`: a French widget on an English page is read with a French voice.
+        <div class="unlink" lang=lang data-state=move || phase.get().name()>
+            // No aria-haspopup: WebKit would call the button a pop-up button or combo box.
+            // The description names the account, so three such buttons on a page differ.
+            // Hidden rather than removed after success, when the sentence below takes its place.
             <button
                 type="button"
                 class="unlink-trigger"
-                aria-haspopup="dialog"
+                aria-describedby=account_id.clone()
                 hidden=done
                 on:click=move |_| open.open()
             >
                 {trigger_text}
             </button>
-            // Present and empty from the start: screen readers announce a live region's
-            // changes, not its arrival. After success it takes the trigger's place and focus.
-            <p class="unlink-status" role="status" tabindex=move || done().then_some("-1")>
-                {status_text}
+            <span id=account_id.clone() hidden>{account}</span>
+            // After success: the visible outcome, in the trigger's place and given its focus.
+            // A plain element, so closing some later dialog on the page cannot re-announce it.
+            // Empty (and so not displayed, see the CSS) until then.
+            <p class="unlink-done" tabindex="-1" aria-describedby=account_id>
+                {done_text}
             </p>
+            // Present and empty from the start: screen readers announce a live region's
+            // changes, not its arrival. It speaks once after success, then falls quiet.
+            <p class="unlink-status" role="status"></p>
             <dialog
                 class="unlink-dialog"
                 role="alertdialog"
                 aria-labelledby=labelled_by
                 aria-describedby=described_by
+                // Not a Tab stop of its own (Firefox and WebKit make a scrolling dialog one).
+                tabindex="-1"
                 // Escape (and other close requests) cancel, except while pending: the dialog
                 // stays until the answer, so the outcome is shown where the user is.
                 on:cancel=move |ev: web_sys::Event| {
@@ -111,10 +122,12 @@ pub(crate) fn UnlinkAccount(
                 <p class="unlink-progress" role="status">{progress_text}</p>
                 <div class="unlink-actions">
                     // First in DOM order and autofocused: the least destructive choice.
+                    // While pending it does nothing (the answer is on its way), and says so.
                     <button
                         type="button"
                         class="unlink-button unlink-cancel"
                         autofocus
+                        aria-disabled=pending
                         on:click=move |_| dismiss.dismiss()
                     >
                         {cancel}
@@ -123,7 +136,7 @@ pub(crate) fn UnlinkAccount(
                     <button
                         type="button"
                         class="unlink-button unlink-confirm"
-                        aria-disabled=move || pending().then_some("true")
+                        aria-disabled=pending
                         on:click=move |_| confirm_click.confirm()
                     >
                         {confirm}
@@ -133,10 +146,10 @@ pub(crate) fn UnlinkAccount(
         </div>
     };
     // Created after the view, so it runs once the DOM shows the new state: the trigger is
-    // hidden, so focus moves to the status that replaced it instead of falling to <body>.
+    // hidden, so focus moves to the sentence that replaced it instead of falling to <body>.
     Effect::new(move || {
         if done() {
-            flow.focus(".unlink-status");
+            flow.focus(".unlink-done");
         }
     });
     view
@@ -194,11 +207,17 @@ impl Flow {
             return;
         }
         self.idempotency_key.replace(None);
-        if let Some(dialog) = self.dialog() {
+        let dialog = self.dialog();
+        if let Some(dialog) = &dialog {
             let _ = dialog.show_modal();
         }
         // showModal() honours `autofocus`, but not in every engine: say it explicitly.
         self.focus(".unlink-cancel");
+        // Focus scrolls a dialog taller than the screen (400 % zoom, a landscape phone) down
+        // to Cancel; the question comes first.
+        if let Some(dialog) = dialog {
+            dialog.set_scroll_top(0);
+        }
         self.emit(WidgetEvent::Open, &[]);
     }
 
@@ -227,8 +246,11 @@ impl Flow {
         }
         // `try_`: after unmount the signal is gone, and a panic would stop every widget.
         match self.phase.try_get_untracked() {
+            // showModal() focuses Cancel, which does nothing while pending: put focus back
+            // on "Unlink account", where the answer (and a retry) will be.
             Some(Phase::Pending) => {
                 let _ = dialog.show_modal();
+                self.focus(".unlink-confirm");
             }
             Some(phase) if phase.is_open() => self.dismiss(),
             _ => {}
@@ -279,6 +301,9 @@ impl Flow {
                 if let Some(dialog) = self.dialog() {
                     dialog.close();
                 }
+                self.announce(Phase::Done {
+                    already_unlinked: already,
+                });
                 self.emit(
                     WidgetEvent::Success,
                     &[
@@ -289,6 +314,9 @@ impl Flow {
                 );
             }
             Outcome::Failed(failure) => {
+                // Usually already there, unless the browser closed and we re-opened the
+                // dialog while pending: Enter on the focused button retries.
+                self.focus(".unlink-confirm");
                 let retry_after = match failure {
                     Failure::RateLimited { retry_after } => or_null(retry_after),
                     _ => JsValue::NULL,
@@ -306,6 +334,29 @@ impl Flow {
         }
     }
 }
+
+impl Flow {
+    /// Says the outcome in the live region once. Not in this task: Firefox keeps the page
+    /// behind a modal out of its accessibility tree until the frame after `close()`, and
+    /// would not announce the change. Cleared a few seconds later (deletions are not
+    /// announced), or Chromium repeats it whenever a later modal on the page closes.
+    ///
+    /// Plain DOM writes rather than a signal: a reactive text costs every end user a kilobyte.
+    fn announce(&self, done: Phase) {
+        let Some(live) = self.find::<HtmlElement>(".unlink-status") else {
+            return;
+        };
+        let text = done.status_text(&self.options.texts);
+        request_animation_frame(move || {
+            live.set_text_content(Some(&text));
+            set_timeout(move || live.set_text_content(None), ANNOUNCEMENT);
+        });
+    }
+}
+
+/// How long the success live region holds its sentence: long enough for any screen reader
+/// to pick it up, short enough that it is gone before the user opens another dialog.
+const ANNOUNCEMENT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// A random (version 4) UUID from the browser's CSPRNG. `crypto.randomUUID()` would be
 /// shorter but only exists on HTTPS pages; `getRandomValues` works everywhere.

@@ -72,6 +72,11 @@ async fn pending_keeps_the_dialog_busy_but_focusable() {
     assert!(!confirm.has_attribute("disabled"));
     assert!(is_focused(&confirm), "focus stays on the busy button");
     assert_eq!(widget.progress(), "Unlinking…");
+    let cancel = widget.button("Cancel");
+    assert_eq!(
+        cancel.get_attribute("aria-disabled").as_deref(),
+        Some("true")
+    );
 
     // Escape and Cancel do nothing until the request settles.
     press_escape(&widget.dialog());
@@ -85,5 +90,35 @@ async fn pending_keeps_the_dialog_busy_but_focusable() {
     fetch.last().answer(500, "", &[]);
     widget.settled().await;
     assert_eq!(confirm.get_attribute("aria-disabled"), None);
+    assert_eq!(cancel.get_attribute("aria-disabled"), None);
     assert_eq!(widget.progress(), "");
+}
+
+#[wasm_bindgen_test]
+async fn a_dialog_the_browser_closes_while_pending_comes_back_focused_on_confirm() {
+    let fetch = FakeFetch::install();
+    let widget = Widget::mount(options(&[])).await;
+    widget.open().await;
+    widget.confirm().await;
+    wait_for("the request", || fetch.count() == 1).await;
+
+    // What Chromium and Firefox do on a second Escape in a row: close without a cancelable
+    // `cancel` event. showModal() then focuses Cancel, which does nothing while pending.
+    widget.dialog().close();
+    wait_for("the dialog to come back", || widget.dialog().open()).await;
+    let confirm = widget.button("Unlink account");
+    wait_for("focus on Unlink account", || is_focused(&confirm)).await;
+    assert_eq!(widget.state(), "pending");
+
+    // The error arrives where the user is: Enter retries.
+    fetch.last().answer(503, "", &[]);
+    widget.settled().await;
+    assert!(widget.alert().is_some());
+    assert!(
+        is_focused(&confirm),
+        "{:?}",
+        active_element().map(|e| e.outer_html())
+    );
+    assert_eq!(fetch.count(), 1);
+    assert!(!widget.event_names().contains(&"unlink:cancel".to_owned()));
 }

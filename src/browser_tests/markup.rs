@@ -14,6 +14,14 @@ async fn trigger_is_a_plain_button() {
     assert_eq!(trigger.tag_name(), "BUTTON");
     assert_eq!(trigger.get_attribute("type").as_deref(), Some("button"));
     assert_eq!(trigger.text_content().unwrap(), "Unlink bank account");
+    // With aria-haspopup, WebKit calls it a pop-up button (a combo box to Orca).
+    assert!(!trigger.has_attribute("aria-haspopup"));
+    // Three such buttons on a page differ by their description.
+    let described_by = trigger.get_attribute("aria-describedby").unwrap();
+    assert_eq!(
+        text_of_ids(&described_by),
+        "Your GTBank account ending 1234"
+    );
     assert!(
         !trigger.class_name().contains("confirm"),
         "the trigger is not the danger style"
@@ -27,6 +35,8 @@ async fn dialog_is_an_alertdialog_named_and_described() {
     let dialog = widget.dialog();
     assert_eq!(dialog.tag_name(), "DIALOG");
     assert_eq!(dialog.get_attribute("role").as_deref(), Some("alertdialog"));
+    // Not a Tab stop of its own (Firefox and WebKit make a scrollable dialog one).
+    assert_eq!(dialog.tab_index(), -1);
     let name = text_of_ids(&dialog.get_attribute("aria-labelledby").unwrap());
     assert_eq!(name, "Unlink bank account?");
     let description = text_of_ids(&dialog.get_attribute("aria-describedby").unwrap());
@@ -59,6 +69,25 @@ async fn status_regions_exist_empty_from_mount() {
     for i in 0..statuses.length() {
         assert_eq!(statuses.item(i).unwrap().text_content().unwrap(), "");
     }
+    // The visible success sentence is a plain element, empty (so not displayed) until then.
+    let done = widget.get(".unlink-done");
+    assert_eq!(done.text_content().unwrap(), "");
+    assert_eq!(done.get_attribute("role"), None);
+}
+
+#[wasm_bindgen_test]
+async fn lang_follows_the_locale() {
+    for (locale, lang) in [(None, "en"), (Some("fr"), "fr"), (Some("en"), "en")] {
+        let extra: Vec<(&str, JsValue)> =
+            locale.map(|l| ("locale", l.into())).into_iter().collect();
+        let widget = Widget::mount(options(&extra)).await;
+        let root = widget.get(".unlink");
+        assert_eq!(
+            root.get_attribute("lang").as_deref(),
+            Some(lang),
+            "{locale:?}"
+        );
+    }
 }
 
 #[wasm_bindgen_test]
@@ -72,7 +101,7 @@ async fn two_widgets_have_distinct_ids() {
             .collect::<Vec<_>>()
     };
     let (a, b) = (ids(&first), ids(&second));
-    assert_eq!(a.len(), 2);
+    assert_eq!(a.len(), 3);
     assert!(a.iter().all(|id| !b.contains(id)), "{a:?} vs {b:?}");
     for id in a.iter().chain(&b) {
         let all = document()

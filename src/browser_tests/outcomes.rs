@@ -151,7 +151,7 @@ async fn retry_reuses_the_key_and_reopening_is_fresh() {
 }
 
 #[wasm_bindgen_test]
-async fn success_replaces_the_trigger_with_a_focused_status() {
+async fn success_replaces_the_trigger_with_a_focused_sentence() {
     let (widget, _fetch) = answered(|call| {
         call.answer(
             200,
@@ -160,13 +160,19 @@ async fn success_replaces_the_trigger_with_a_focused_status() {
         )
     })
     .await;
-    let status = widget.get(".unlink-status");
-    wait_for("focus on the status", || is_focused(&status)).await;
+    let done = widget.get(".unlink-done");
+    wait_for("focus on the sentence", || is_focused(&done)).await;
     assert!(!widget.dialog().open());
     assert!(widget.trigger().unwrap().hidden(), "the trigger is gone");
-    assert_eq!(status.get_attribute("role").as_deref(), Some("status"));
-    assert_eq!(status.text_content().unwrap(), "Bank account unlinked.");
-    assert_eq!(status.get_attribute("tabindex").as_deref(), Some("-1"));
+    assert_eq!(done.text_content().unwrap(), "Bank account unlinked.");
+    assert_eq!(done.get_attribute("tabindex").as_deref(), Some("-1"));
+    // Not a live region (a later modal closing would re-announce it), but it names the account.
+    assert_eq!(done.get_attribute("role"), None);
+    let described_by = done.get_attribute("aria-describedby").unwrap();
+    assert_eq!(
+        text_of_ids(&described_by),
+        "Your GTBank account ending 1234"
+    );
     assert_eq!(
         widget.event_names(),
         ["unlink:open", "unlink:confirm", "unlink:success"]
@@ -183,7 +189,7 @@ async fn already_unlinked_comes_from_the_body() {
     let body = r#"{"status":"successful","data":{"already_unlinked":true}}"#;
     let (widget, _fetch) = answered(|call| call.answer(200, body, &[])).await;
     assert_eq!(
-        widget.get(".unlink-status").text_content().unwrap(),
+        widget.get(".unlink-done").text_content().unwrap(),
         "This bank account was already unlinked."
     );
     assert_eq!(
@@ -197,9 +203,73 @@ async fn a_2xx_without_the_proxys_json_still_counts() {
     for (status, body) in [(204, ""), (200, "OK"), (200, "<html>done</html>")] {
         let (widget, _fetch) = answered(|call| call.answer(status, body, &[])).await;
         assert_eq!(
-            widget.get(".unlink-status").text_content().unwrap(),
+            widget.get(".unlink-done").text_content().unwrap(),
             "Bank account unlinked.",
             "{body:?}"
         );
     }
+}
+
+/// Resolves at the browser's next animation frame.
+async fn next_frame() {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        web_sys::window()
+            .unwrap()
+            .request_animation_frame(&resolve)
+            .unwrap();
+    });
+    JsFuture::from(promise).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn success_is_announced_once_after_the_dialog_has_closed() {
+    let fetch = FakeFetch::install();
+    let widget = Widget::mount(options(&[])).await;
+    let live = widget.get(".unlink-status");
+    assert_eq!(live.get_attribute("role").as_deref(), Some("status"));
+    // What the live region says at the end of the task that closes the dialog, after every
+    // microtask of it (where the widget's own DOM updates run).
+    let said_in_that_task = Rc::new(RefCell::new(None::<String>));
+    let on_success = {
+        let (live, said) = (live.clone(), said_in_that_task.clone());
+        Closure::<dyn FnMut()>::new(move || {
+            let (live, said) = (live.clone(), said.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                for _ in 0..10 {
+                    let resolved = js_sys::Promise::resolve(&JsValue::NULL);
+                    JsFuture::from(resolved).await.unwrap();
+                }
+                said.replace(live.text_content());
+            });
+        })
+    };
+    widget
+        .host
+        .add_event_listener_with_callback("unlink:success", on_success.as_ref().unchecked_ref())
+        .unwrap();
+
+    widget.open().await;
+    widget.confirm().await;
+    wait_for("the request", || fetch.count() == 1).await;
+    fetch.last().answer(200, "", &[]);
+    wait_for("the success event", || said_in_that_task.borrow().is_some()).await;
+    // Firefox keeps the page behind a modal out of its accessibility tree until the frame
+    // after close(): text written sooner is never announced.
+    assert_eq!(said_in_that_task.borrow().as_deref(), Some(""));
+    assert!(!widget.dialog().open());
+    next_frame().await;
+    wait_for("the announcement", || {
+        live.text_content().unwrap() == "Bank account unlinked."
+    })
+    .await;
+    // Then quiet, so closing some later modal on the page does not repeat it; the visible
+    // sentence stays.
+    wait_for("the live region to fall quiet", || {
+        live.text_content().unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(
+        widget.get(".unlink-done").text_content().unwrap(),
+        "Bank account unlinked."
+    );
 }

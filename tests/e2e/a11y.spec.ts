@@ -52,7 +52,7 @@ test("no violations after success", async ({ page }) => {
   const gtbank = Widget.row(page, "gtbank");
   await gtbank.open();
   await gtbank.confirm.click();
-  await expect(gtbank.status).toHaveText("Bank account unlinked.");
+  await expect(gtbank.done).toHaveText("Bank account unlinked.");
   await expectNoViolations(page, "unlinked");
 });
 
@@ -67,6 +67,33 @@ test("the open dialog's accessibility tree", async ({ page }) => {
       - button "Cancel"
       - button "Unlink account"
   `);
+});
+
+test("three identical buttons are told apart by their accounts", async ({ page }) => {
+  await page.goto("/");
+  const triggers = page.getByRole("button", { name: "Unlink bank account", exact: true });
+  await expect(triggers).toHaveCount(3);
+  const accounts = ["GTBank account ending 1234", "Access Bank account ending 5678", "Kuda account ending 9012"];
+  for (const [i, account] of accounts.entries()) {
+    await expect(triggers.nth(i)).toHaveAccessibleDescription(`Your ${account}`);
+    // A plain button: with aria-haspopup WebKit calls it a pop-up button (a combo box).
+    await expect(triggers.nth(i)).not.toHaveAttribute("aria-haspopup");
+  }
+  const gtbank = Widget.row(page, "gtbank");
+  await gtbank.open();
+  await gtbank.confirm.click();
+  await expect(gtbank.done).toBeFocused();
+  await expect(gtbank.done).toHaveAccessibleDescription("Your GTBank account ending 1234");
+  await expect(gtbank.done).not.toHaveRole("status");
+});
+
+test("the widget speaks its own language", async ({ page }) => {
+  await page.goto("/");
+  const root = page.locator("#gtbank .unlink");
+  await expect(root).toHaveAttribute("lang", "en");
+  await page.locator("#gtbank unlink-account").evaluate((e) => e.setAttribute("locale", "fr"));
+  await expect(root).toHaveAttribute("lang", "fr");
+  await expect(root.getByRole("button")).toHaveAccessibleName("Dissocier le compte bancaire");
 });
 
 test("the page behind the open dialog is inert", async ({ page }) => {
@@ -91,6 +118,6 @@ test("two widgets on one page use distinct ids", async ({ page }) => {
   const ids = await page.evaluate(() =>
     [...document.querySelectorAll(".unlink [id]")].map((element) => element.id),
   );
-  expect(ids.length).toBe(6); // three widgets, two ids each
+  expect(ids.length).toBe(9); // three widgets, three ids each
   expect(new Set(ids).size).toBe(ids.length);
 });

@@ -23,9 +23,11 @@ test("unlinking through the custom element", async ({ page, server }) => {
   );
   await expect(gtbank.cancel).toBeFocused();
 
+  await expect(gtbank.done).toBeHidden();
   await gtbank.confirm.click();
-  await expect(gtbank.status).toHaveText("Bank account unlinked.");
-  await expect(gtbank.status).toBeFocused();
+  await expect(gtbank.done).toHaveText("Bank account unlinked.");
+  await expect(gtbank.done).toBeVisible();
+  await expect(gtbank.done).toBeFocused();
   await expect(gtbank.dialog).toBeHidden();
   await expect(gtbank.trigger).toBeHidden();
   await expect(page.locator("#event-log")).toContainText("unlink:success");
@@ -60,7 +62,7 @@ test("unlinking through the custom element", async ({ page, server }) => {
   await page.reload();
   await gtbank.open();
   await gtbank.confirm.click();
-  await expect(gtbank.status).toHaveText("This bank account was already unlinked.");
+  await expect(gtbank.done).toHaveText("This bank account was already unlinked.");
   expect(server.answers().map((r) => r.outcome)).toEqual(["unlinked", "already_unlinked"]);
 });
 
@@ -70,7 +72,7 @@ test("unlinking through mount()", async ({ page, server }) => {
   await access.open();
   await expect(access.dialog).toHaveAccessibleDescription(/Access Bank account ending 5678/);
   await access.confirm.click();
-  await expect(access.status).toHaveText("Bank account unlinked.");
+  await expect(access.done).toHaveText("Bank account unlinked.");
   await expect(page.locator("#access")).toHaveAttribute("data-unlinked", "");
   expect(server.answers()[0]).toMatchObject({ account_id: ACCESS, outcome: "unlinked" });
 });

@@ -73,7 +73,7 @@ test("mount() returns a handle; events bubble with details; unmount() cleans up"
   const widget = new Widget(page, page.locator("#host"));
   await widget.open();
   await widget.confirm.click();
-  await expect(widget.status).toHaveText("Bank account unlinked.");
+  await expect(widget.done).toHaveText("Bank account unlinked.");
   expect(requests[0].headers["x-csrf-token"]).toBe("t0k3n");
 
   const log = await page.locator("#log li").allTextContents();

@@ -80,7 +80,10 @@ export class Widget {
   readonly cancel: Locator;
   readonly confirm: Locator;
   readonly alert: Locator;
-  readonly status: Locator;
+  /** The visible sentence that replaces the trigger after success. */
+  readonly done: Locator;
+  /** The visually hidden live region that announces that sentence once. */
+  readonly announcement: Locator;
   readonly progress: Locator;
 
   constructor(
@@ -94,7 +97,8 @@ export class Widget {
     this.confirm = this.dialog.getByRole("button", { name: "Unlink account" });
     this.alert = this.dialog.getByRole("alert");
     this.progress = this.dialog.getByRole("status");
-    this.status = scope.locator(".unlink-status");
+    this.done = scope.locator(".unlink-done");
+    this.announcement = scope.locator(".unlink-status");
   }
 
   static row(page: Page, id: string): Widget {

@@ -35,8 +35,9 @@ test("focus never leaves the open dialog for the page", async ({ page }) => {
     page.evaluate(() => {
       const dialog = document.querySelector("#gtbank dialog")!;
       const active = document.activeElement;
-      // The browser's own UI (reported as <body>) is allowed; the page behind is not.
-      return active === document.body || dialog.contains(active);
+      // The browser's own UI (reported as <body>) is allowed; the page behind is not, nor
+      // the <dialog> element itself (a Tab stop with a faint ring in Firefox and WebKit).
+      return active === document.body || (active !== dialog && dialog.contains(active));
     });
   for (const key of ["Tab", "Tab", "Tab", "Tab", "Shift+Tab", "Shift+Tab", "Shift+Tab"]) {
     await page.keyboard.press(key);
@@ -70,18 +71,53 @@ test.describe("a slow Mono", () => {
     await page.keyboard.press("Enter");
 
     await expect(gtbank.confirm).toHaveAttribute("aria-disabled", "true");
+    await expect(gtbank.cancel).toHaveAttribute("aria-disabled", "true");
     await expect(gtbank.confirm).toBeFocused();
     await expect(gtbank.progress).toHaveText("Unlinking…");
-    // Escape, even twice (which Chrome does not let a page cancel), keeps the dialog up.
+    // Escape, even twice (which Chrome does not let a page cancel), keeps the dialog up
+    // and focus where the answer will be.
     await page.keyboard.press("Escape");
     await page.keyboard.press("Escape");
-    await gtbank.cancel.click();
+    await expect(gtbank.dialog).toBeVisible();
+    await expect(gtbank.confirm).toBeFocused();
+    // Playwright will not click an aria-disabled button unless forced; a user can.
+    await gtbank.cancel.click({ force: true });
     await expect(gtbank.dialog).toBeVisible();
 
-    await expect(gtbank.status).toHaveText("Bank account unlinked.");
+    await expect(gtbank.done).toHaveText("Bank account unlinked.");
     expect(requests).toHaveLength(1);
     expect(new URL(requests[0].url).pathname).toBe(`/api/mono/accounts/${GTBANK}/unlink`);
     await expect(page.locator("#event-log")).not.toContainText("unlink:cancel");
+  });
+});
+
+test.describe("Mono slower than the proxy's deadline", () => {
+  test.use({
+    serverArgs: ["--fake-mono-fault", "*=latency:5000", "--deadline", "2s"],
+    expectedConsoleErrors: [/status of 50\d/],
+  });
+
+  test("after Escape twice while pending, the error finds focus on Unlink account", async ({
+    page,
+  }) => {
+    const requests = unlinkRequests(page);
+    await page.goto("/");
+    const gtbank = Widget.row(page, "gtbank");
+    await gtbank.open();
+    await page.keyboard.press("Tab");
+    await expect(gtbank.confirm).toBeFocused();
+    await page.keyboard.press("Enter");
+    await expect(gtbank.progress).toHaveText("Unlinking…");
+    await page.keyboard.press("Escape");
+    await page.keyboard.press("Escape");
+
+    await expect(gtbank.alert).not.toHaveText("");
+    await expect(gtbank.cancel).not.toHaveAttribute("aria-disabled");
+    await expect(gtbank.confirm).toBeFocused();
+    // So Enter retries, as the error invites.
+    await page.keyboard.press("Enter");
+    await expect.poll(() => requests.length).toBe(2);
+    expect(requests[1].headers["idempotency-key"]).toBe(requests[0].headers["idempotency-key"]);
   });
 });
 
@@ -107,7 +143,7 @@ test.describe("Mono failing", () => {
     await expect(gtbank.confirm).toBeFocused();
 
     await gtbank.confirm.click();
-    await expect(gtbank.status).toHaveText("Bank account unlinked.");
+    await expect(gtbank.done).toHaveText("Bank account unlinked.");
     expect(requests).toHaveLength(2);
     expect(requests[1].headers["idempotency-key"]).toBe(requests[0].headers["idempotency-key"]);
     expect(server.answers().map((r) => [r.outcome, r.attempts])).toEqual([
@@ -128,7 +164,7 @@ test.describe("rate limits", () => {
     const gtbank = Widget.row(page, "gtbank");
     await gtbank.open();
     await gtbank.confirm.click();
-    await expect(gtbank.status).toHaveText("Bank account unlinked.");
+    await expect(gtbank.done).toHaveText("Bank account unlinked.");
 
     const access = Widget.row(page, "access");
     await access.open();

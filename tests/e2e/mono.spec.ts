@@ -18,7 +18,7 @@ test.describe("a gateway answering 404 pages where Mono should be", () => {
     await gtbank.confirm.click();
     await expect(gtbank.alert).toHaveText("We couldn’t unlink your account. Try again.");
     await expect(gtbank.dialog).toBeVisible();
-    await expect(gtbank.status).toHaveText("");
+    await expect(gtbank.done).toHaveText("");
     await expect(gtbank.trigger).toBeVisible();
     await expect(page.locator("#event-log")).toContainText('"code":"server_error"');
     await expect(page.locator("#event-log")).not.toContainText("unlink:success");

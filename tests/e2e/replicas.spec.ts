@@ -18,14 +18,14 @@ test("unlinking through nginx and two replicas, then again, then someone else's"
   const gtbank = Widget.row(page, "gtbank");
   await gtbank.open();
   await gtbank.confirm.click();
-  await expect(gtbank.status).toHaveText("Bank account unlinked.");
-  await expect(gtbank.status).toBeFocused();
+  await expect(gtbank.done).toHaveText("Bank account unlinked.");
+  await expect(gtbank.done).toBeFocused();
 
   // The next page load may well reach the other replica: the record is shared.
   await page.reload();
   await gtbank.open();
   await gtbank.confirm.click();
-  await expect(gtbank.status).toHaveText("This bank account was already unlinked.");
+  await expect(gtbank.done).toHaveText("This bank account was already unlinked.");
 
   const kuda = Widget.row(page, "kuda");
   await kuda.open();

@@ -84,7 +84,7 @@ function widget(row) {
         const active = document.activeElement;
         if (!active || active === document.body) return "body";
         if (!document.querySelector("#${row}").contains(active)) return "outside";
-        const parts = ["unlink-trigger", "unlink-cancel", "unlink-confirm", "unlink-status", "unlink-dialog"];
+        const parts = ["unlink-trigger", "unlink-cancel", "unlink-confirm", "unlink-done", "unlink-dialog"];
         return parts.find((part) => active.classList.contains(part)) ?? active.tagName;`),
   };
 }
@@ -118,7 +118,7 @@ async function assertNoAxeViolations(state) {
 }
 
 describe(`the demo page in ${ENGINE}`, { timeout: 120_000 }, () => {
-  test("keyboard: Enter opens on Cancel, Tab stays in the dialog, Escape sends nothing", async () => {
+  test("keyboard: Enter opens on Cancel, Tab stays in the dialog's buttons, Escape sends nothing", async () => {
     const driver = await openDemo();
     const gtbank = widget("gtbank");
     await script(`document.querySelector("#gtbank .unlink-trigger").focus()`);
@@ -128,12 +128,13 @@ describe(`the demo page in ${ENGINE}`, { timeout: 120_000 }, () => {
 
     for (const key of [Key.TAB, Key.TAB, Key.TAB, Key.TAB]) {
       await press(key);
-      // Inside the dialog, or the browser's own UI (reported as <body>); never the page.
-      assert.match(await gtbank.focus(), /^(unlink-cancel|unlink-confirm|unlink-dialog|body)$/);
+      // A button in the dialog, or the browser's own UI (reported as <body>); never the
+      // page, nor the <dialog> element itself (a Tab stop in Firefox and WebKit by default).
+      assert.match(await gtbank.focus(), /^(unlink-cancel|unlink-confirm|body)$/);
     }
     for (const key of [Key.chord(Key.SHIFT, Key.TAB), Key.chord(Key.SHIFT, Key.TAB)]) {
       await press(key);
-      assert.match(await gtbank.focus(), /^(unlink-cancel|unlink-confirm|unlink-dialog|body)$/);
+      assert.match(await gtbank.focus(), /^(unlink-cancel|unlink-confirm|body)$/);
     }
     // Firefox may have moved focus into its own UI; bring it back to the page, then Cancel.
     await driver.switchTo().window(await driver.getWindowHandle());
@@ -164,8 +165,11 @@ describe(`the demo page in ${ENGINE}`, { timeout: 120_000 }, () => {
     assert.equal(await gtbank.dialogOpen(), true);
 
     await waitFor("the answer", async () => (await gtbank.state()) === "done");
-    assert.equal(await gtbank.text(".unlink-status"), "Bank account unlinked.");
-    await waitFor("focus on the status", async () => (await gtbank.focus()) === "unlink-status");
+    assert.equal(await gtbank.text(".unlink-done"), "Bank account unlinked.");
+    await waitFor("focus on the sentence", async () => (await gtbank.focus()) === "unlink-done");
+    // The live region says it once, after the dialog has gone (so Firefox announces it).
+    await waitFor("the announcement", async () =>
+      (await gtbank.text(".unlink-status")) === "Bank account unlinked.");
     assert.equal(await gtbank.triggerHidden(), true);
     assert.equal(await gtbank.dialogOpen(), false);
 
@@ -197,7 +201,7 @@ describe(`the demo page in ${ENGINE}`, { timeout: 120_000 }, () => {
 
     await gtbank.element(".unlink-confirm").click();
     await waitFor("the retry's answer", async () => (await gtbank.state()) === "done");
-    assert.equal(await gtbank.text(".unlink-status"), "Bank account unlinked.");
+    assert.equal(await gtbank.text(".unlink-done"), "Bank account unlinked.");
     const sent = await requests();
     assert.equal(sent.length, 2);
     assert.equal(sent[1].key, sent[0].key, "the retry reuses the Idempotency-Key");
@@ -208,6 +212,36 @@ describe(`the demo page in ${ENGINE}`, { timeout: 120_000 }, () => {
         .map((r) => r.outcome),
       ["upstream_unavailable", "unlinked"],
     );
+    await assertNoPageErrors();
+  });
+
+  test("Escape twice while pending keeps focus on Unlink account, where the error then finds it", async () => {
+    // Mono answers after the proxy's deadline: the request fails after two seconds.
+    await openDemo(["--fake-mono-fault", "*=latency:5000", "--deadline", "2s"]);
+    const gtbank = widget("gtbank");
+    await gtbank.element(".unlink-trigger").click();
+    await waitFor("the dialog", gtbank.dialogOpen);
+    await press(Key.TAB);
+    assert.equal(await gtbank.focus(), "unlink-confirm");
+    await press(Key.ENTER);
+    await waitFor("the pending state", async () => (await gtbank.state()) === "pending");
+    assert.equal(await gtbank.element(".unlink-cancel").getAttribute("aria-disabled"), "true");
+
+    await press(Key.ESCAPE);
+    await press(Key.ESCAPE);
+    await waitFor("the dialog, open", gtbank.dialogOpen);
+    await waitFor("focus on Unlink account", async () => (await gtbank.focus()) === "unlink-confirm");
+    assert.equal(await gtbank.state(), "pending");
+
+    await waitFor("the error", async () => (await gtbank.state()) === "failed");
+    assert.notEqual(await gtbank.text(".unlink-error"), "");
+    assert.equal(await gtbank.focus(), "unlink-confirm");
+    assert.equal(await gtbank.element(".unlink-cancel").getAttribute("aria-disabled"), null);
+    // Enter retries, with the same key.
+    await press(Key.ENTER);
+    await waitFor("the retry", async () => (await requests()).length === 2);
+    const sent = await requests();
+    assert.equal(sent[1].key, sent[0].key);
     await assertNoPageErrors();
   });
 
