@@ -16,8 +16,10 @@ build: setup
 size: build
 	node scripts/size.mjs dist
 
-# Benchmarks (not tests): the proxy's throughput on each record.
-bench: setup
+# Benchmarks (not tests): how soon the widget is ready next to a plain-JS floor, with a
+# mount/unmount leak check; then the proxy's throughput on each record.
+bench: build
+	node scripts/bench.mjs
 	scripts/bench-proxy.sh
 
 # The reference set-up for several replicas: PostgreSQL, the fake Mono, two proxies, nginx.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the widget's release bundle into dist/: unlink.js, unlink-widget.js,
-# unlink-widget_bg.wasm, unlink.css, unlink.d.ts (plus the demo page).
+# Builds the widget's release bundle into dist/: unlink.js (loader and wasm-bindgen glue in
+# one module), unlink.wasm, unlink.css, unlink.d.ts, each shipped file with
+# precompressed .br and .gz copies beside it (plus the demo page).
 #
 # The wasm is compiled with a pinned nightly so the standard library can be rebuilt with
 # panics that abort at once instead of formatting a message nobody sees (docs/size.md has
@@ -17,11 +18,26 @@ export TRUNK_SKIP_VERSION_CHECK=true
 
 trunk build --release "$@"
 
-# trunk's bundled JS minifier cannot parse wasm-bindgen's glue (it warns and copies it), and
-# the two hand-written modules are marked data-no-minify; terser does all three.
-for file in dist/unlink-widget.js dist/unlink.js dist/demo.js; do
-  terser "$file" --module --compress --mangle --output "$file"
+# One module: esbuild inlines the glue into unlink.js (a request saved, and the glue is then
+# covered by unlink.js's own integrity hash) and drops the parts of it nothing calls. The
+# wasm's SHA-384 and the version are written in; unlink.js refuses a wasm that differs.
+mv dist/unlink-widget_bg.wasm dist/unlink.wasm
+integrity="sha384-$(openssl dgst -sha384 -binary dist/unlink.wasm | base64 -w0)"
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+esbuild dist/unlink.js --bundle --format=esm --minify --log-level=warning \
+  --define:UNLINK_WASM_INTEGRITY="\"$integrity\"" --define:UNLINK_VERSION="\"$version\"" \
+  --outfile=dist/unlink.js --allow-overwrite
+rm dist/unlink-widget.js
+# terser squeezes a little more out of esbuild's output (0.1 KB gzip).
+for file in dist/unlink.js dist/demo.js; do
+  terser "$file" --module --compress passes=2 --mangle --output "$file"
 done
-# With inject_scripts off, trunk leaves its own <link data-trunk rel=rust> in the page.
-sed -i 's/<link[^>]*data-trunk[^>]*>//g' dist/index.html
+# With inject_scripts off, trunk leaves its own <link data-trunk rel=rust> in the page. The
+# demo page uses the embed snippet the README recommends, with a preload of the wasm (no
+# integrity on it: Chromium ignores it there and warns; unlink.js's fetch checks the hash).
+sed -i -e 's/<link[^>]*data-trunk[^>]*>//g' \
+  -e "s|<script src=./unlink.js|<link as=fetch crossorigin href=./unlink.wasm rel=preload type=application/wasm><script src=./unlink.js|" \
+  dist/index.html
+grep -q 'href=./unlink.wasm' dist/index.html || { echo "build: no preload in dist/index.html" >&2; exit 1; }
+node scripts/precompress.mjs dist unlink.js unlink.wasm unlink.css
 echo "built dist/ ($(ls dist | tr '\n' ' '))"

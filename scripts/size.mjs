@@ -8,14 +8,15 @@ import { join } from "node:path";
 import { brotliCompressSync, constants, gzipSync } from "node:zlib";
 
 const BUDGET_GZIP = 55 * 1024;
-// What a partner's page loads: the entry module, the wasm-bindgen glue, the wasm, the CSS.
-const SHIPPED = ["unlink.js", "unlink-widget.js", "unlink-widget_bg.wasm", "unlink.css"];
+// What a partner's page loads: the module (loader and wasm-bindgen glue), the wasm, the CSS.
+const SHIPPED = ["unlink.js", "unlink.wasm", "unlink.css"];
 
 const dir = process.argv[2] ?? "dist";
 const markdown = process.argv.includes("--markdown");
 
 const sizes = readdirSync(dir)
-  .filter((name) => statSync(join(dir, name)).isFile())
+  // The precompressed copies are the same bytes, compressed; the report computes both.
+  .filter((name) => statSync(join(dir, name)).isFile() && !/\.(br|gz)$/.test(name))
   .sort()
   .map((name) => {
     const bytes = readFileSync(join(dir, name));

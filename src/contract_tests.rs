@@ -54,3 +54,15 @@ fn event_names_match() {
         assert_eq!(interface_keys(map), rust, "{map}");
     }
 }
+
+/// unlink.js shows the "not available" sentence itself when the wasm cannot start (so it
+/// cannot ask the Rust catalog): its copy must be the catalog's, in every locale.
+#[test]
+fn the_loaders_fallback_sentence_is_the_catalogs() {
+    let loader = include_str!("../js/unlink.js");
+    for locale in [crate::text::Locale::En, crate::text::Locale::Fr] {
+        let text = crate::text::Texts::new(locale, vec![]);
+        let line = format!("{}: \"{}\",", locale.tag(), text.get(Key::Misconfigured));
+        assert!(loader.contains(&line), "unlink.js lacks {line}");
+    }
+}

@@ -403,7 +403,9 @@ impl Proxy {
                         header::X_CONTENT_TYPE_OPTIONS,
                         HeaderValue::from_static("nosniff"),
                     ))
-                    .service(ServeDir::new(dir)),
+                    // The widget's build writes .br and .gz beside each file it ships: sent
+                    // to browsers that accept them, so end users download a third.
+                    .service(ServeDir::new(dir).precompressed_br().precompressed_gzip()),
             ),
             None => app.fallback(|| async { ApiError::NotFound }),
         };

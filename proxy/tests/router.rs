@@ -846,3 +846,42 @@ async fn metrics_are_for_this_machine_only() {
     assert_eq!(send(&from([127, 0, 0, 1]), metrics()).await.status, 200);
     assert_eq!(send(&from([192, 0, 2, 7]), metrics()).await.status, 404);
 }
+
+#[tokio::test]
+async fn static_files_are_sent_precompressed_when_the_browser_accepts_it() {
+    let mut h = harness(&[]).await;
+    let files = tempfile::tempdir().unwrap();
+    for (name, bytes) in [
+        ("unlink.wasm", &b"\0asm raw"[..]),
+        ("unlink.wasm.br", b"brotli bytes"),
+        ("unlink.wasm.gz", b"gzip bytes"),
+    ] {
+        std::fs::write(files.path().join(name), bytes).unwrap();
+    }
+    let dir = files.path().to_owned();
+    let app = h.app_with(|config| config.static_dir = Some(dir)).await;
+    let get = |accept: &'static str| {
+        let request = Request::get("/unlink.wasm").header("accept-encoding", accept);
+        tower::ServiceExt::oneshot(app.clone(), request.body(Body::empty()).unwrap())
+    };
+    for (accept, encoding, body) in [
+        ("gzip, deflate, br, zstd", Some("br"), &b"brotli bytes"[..]),
+        ("gzip, deflate", Some("gzip"), b"gzip bytes"),
+        ("identity", None, b"\0asm raw"),
+    ] {
+        let response = get(accept).await.unwrap();
+        assert_eq!(response.status(), 200, "{accept}");
+        let headers = response.headers().clone();
+        assert_eq!(headers["content-type"], "application/wasm", "{accept}");
+        assert_eq!(
+            headers.get("content-encoding").map(|v| v.to_str().unwrap()),
+            encoding,
+            "{accept}"
+        );
+        assert_eq!(headers["vary"], "accept-encoding", "{accept}");
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        assert_eq!(&bytes[..], body, "{accept}");
+    }
+}

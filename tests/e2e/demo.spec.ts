@@ -3,11 +3,18 @@
 import { ACCESS, GTBANK, KUDA, Widget, expect, test, unlinkRequests } from "./fixtures";
 
 test("the page embeds two widgets, by markup and by mount()", async ({ page }) => {
+  // The embed snippet preloads the wasm with the integrity unlink.js checks: one download.
+  const wasm: string[] = [];
+  const warnings: string[] = [];
+  page.on("request", (request) => request.url().endsWith(".wasm") && wasm.push(request.url()));
+  page.on("console", (message) => message.type() === "warning" && warnings.push(message.text()));
   await page.goto("/");
   await expect(page.getByRole("heading", { name: "Linked accounts" })).toBeVisible();
   await expect(Widget.row(page, "gtbank").trigger).toBeVisible();
   await expect(Widget.row(page, "access").trigger).toBeVisible();
   await expect(page.locator("unlink-account#gtbank, #gtbank unlink-account")).toHaveCount(1);
+  expect(wasm.map((url) => new URL(url).pathname)).toEqual(["/unlink.wasm"]);
+  expect(warnings).toEqual([]);
 });
 
 test("unlinking through the custom element", async ({ page, server }) => {

@@ -1,6 +1,7 @@
 // Embedding as a partner would: bare pages (served from the proxy's origin) that load
 // unlink.js and use the custom element or the JS API.
 import type { Page } from "@playwright/test";
+import { readFileSync } from "node:fs";
 import { ACCESS, GTBANK, Widget, expect, test, unlinkRequests } from "./fixtures";
 
 /** Serves `body` as /embed-test.html, with the bundle's stylesheet and entry module. */
@@ -140,5 +141,47 @@ test.describe("a proxy slower than the widget's timeout", () => {
     });
     await expect(page.locator("#log")).toContainText('"code":"timeout"');
     await expect(page.locator("#log")).toContainText('"status":null');
+  });
+});
+
+test.describe("an unlink.wasm changed after the build", () => {
+  // One pattern: Playwright would read a second array element as fixture options.
+  test.use({ expectedConsoleErrors: [/integrity|unlink-widget: could not start: \S+\/unlink\.wasm /] });
+
+  test("is refused before it runs: a calm sentence, the reason in the console, no request", async ({
+    page,
+  }) => {
+    const requests = unlinkRequests(page);
+    const errors: string[] = [];
+    page.on("console", (message) => message.type() === "error" && errors.push(message.text()));
+    // Still valid WebAssembly, with other wording: only the hash tells it apart.
+    const built = readFileSync("dist/unlink.wasm");
+    const changed = Buffer.from(
+      built.toString("latin1").replace("Unlink bank account", "Unlink bank acc0unt"),
+      "latin1",
+    );
+    expect(changed.equals(built)).toBe(false);
+    await page.route("**/unlink.wasm", (route) =>
+      route.fulfill({ body: changed, contentType: "application/wasm" }),
+    );
+    await embed(
+      page,
+      `<unlink-account id="en" account-id="${GTBANK}" endpoint="/api/mono"></unlink-account>
+       <unlink-account id="fr" account-id="${GTBANK}" endpoint="/api/mono" locale="fr"></unlink-account>
+       <unlink-account id="own" account-id="${GTBANK}" endpoint="/api/mono"
+         text-misconfigured="Not now."></unlink-account>`,
+    );
+    await expect(page.locator("#en .unlink-misconfigured")).toHaveText("Unlinking isn’t available right now.");
+    await expect(page.locator("#fr .unlink-misconfigured")).toHaveText(
+      "La dissociation n’est pas disponible pour le moment.",
+    );
+    await expect(page.locator("#own .unlink-misconfigured")).toHaveText("Not now.");
+    await expect(page.getByRole("button")).toHaveCount(0);
+    expect(errors.some((e) => /unlink-widget: could not start: \S+\/unlink\.wasm /.test(e))).toBe(true);
+    const ready = await page.evaluate(() =>
+      import("/unlink.js").then(({ ready }) => ready.then(() => "ran", () => "refused")),
+    );
+    expect(ready).toBe("refused");
+    expect(requests).toEqual([]);
   });
 });
