@@ -1,5 +1,5 @@
 # The two commands a fresh machine needs: `make demo` and `make test` (see README.md).
-.PHONY: demo test setup build size bench replicas clean
+.PHONY: demo test setup build package size bench replicas clean
 
 demo:
 	scripts/demo.sh
@@ -12,6 +12,10 @@ setup:
 
 build: setup
 	scripts/build.sh
+
+# What partners install: target/package/unlink-widget-<version>.tgz and cdn/<version>/.
+package: setup
+	scripts/package.sh
 
 size: build
 	node scripts/size.mjs dist

@@ -32,6 +32,10 @@ export default defineConfig({
   use: { ...chromium, trace: "retain-on-failure" },
   projects: [
     { name: "chromium", testIgnore: /replicas\.spec\.ts/ },
+    // The packed artefacts (`make package`, run by scripts/test.sh first): the npm tarball
+    // inside examples/react, and the CDN folder's embed.html.
+    { name: "react", testDir: "tests/react" },
+    { name: "package", testDir: "tests/package", testMatch: /\.spec\.ts$/ },
     {
       name: "replicas",
       testMatch: /replicas\.spec\.ts/,

@@ -52,8 +52,27 @@ export interface UnlinkHandle {
   unmount(): void;
 }
 
-/** Resolves once the WebAssembly is loaded; rejects if it cannot be (see the console). */
+/** Resolves once the WebAssembly is running; rejects if it cannot be (see the console):
+ * unlink.wasm did not load, or is not the file this unlink.js was built with. */
 export const ready: Promise<void>;
+
+/** This release's version, e.g. "0.1.0": the npm package's, the CDN folder's and the proxy's. */
+export const version: string;
+
+/** The attributes of `<unlink-account>`, as strings (for JSX, see `unlink-widget/jsx`). */
+export interface UnlinkAccountAttributes {
+  "account-id": string;
+  endpoint: string;
+  bank?: string;
+  mask?: string;
+  locale?: string;
+  credentials?: "same-origin" | "include" | "omit";
+  timeout?: number | string;
+  /** Wording: `text-cancel="Keep it"` overrides the `cancel` string. */
+  [text: `text-${string}`]: string | undefined;
+  /** Extra request headers: `header-x-csrf-token="…"`. */
+  [header: `header-${string}`]: string | undefined;
+}
 
 /** Renders the widget into `element`. Bad options log a console error and show a short
  * "not available" sentence; they never throw. */

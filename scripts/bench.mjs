@@ -13,7 +13,7 @@
 // the kinds alternate run by run so drift hits them equally. Headless Chromium, two
 // profiles: desktop (loopback, no throttling) and mobile (Chrome DevTools Protocol: 150 ms
 // latency, 1.6 Mbit/s down, 750 kbit/s up, CPU 4x slower). Files are served compressed as
-// a CDN would (the precompressed .gz/.br beside them in dist/, or gzip -9 on the fly).
+// a CDN would (the precompressed .br/.gz beside them in dist/, or gzip -9 on the fly).
 import { chromium } from "@playwright/test";
 import { existsSync, readFileSync } from "node:fs";
 import { createServer } from "node:http";

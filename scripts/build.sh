@@ -22,6 +22,11 @@ trunk build --release "$@"
 # covered by unlink.js's own integrity hash) and drops the parts of it nothing calls. The
 # wasm's SHA-384 and the version are written in; unlink.js refuses a wasm that differs.
 mv dist/unlink-widget_bg.wasm dist/unlink.wasm
+# The glue's own default URL (unused: unlink.js passes its checked fetch) names the file too;
+# bundlers such as Vite look for every `new URL("…", import.meta.url)`, so it must exist.
+grep -q "new URL('unlink-widget_bg.wasm', import.meta.url)" dist/unlink-widget.js
+sed -i "s|new URL('unlink-widget_bg.wasm', import.meta.url)|new URL('unlink.wasm', import.meta.url)|" \
+  dist/unlink-widget.js
 integrity="sha384-$(openssl dgst -sha384 -binary dist/unlink.wasm | base64 -w0)"
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 esbuild dist/unlink.js --bundle --format=esm --minify --log-level=warning \

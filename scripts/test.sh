@@ -55,9 +55,16 @@ node scripts/size.mjs dist
 step "TypeScript declarations"
 tsc -p tests/types
 
-step "end to end in Chromium (Playwright: demo page, real proxy, fake Mono)"
+step "packed as partners install it: npm tarball and CDN folder (files, versions, hashes)"
 cargo build -p unlink-proxy --quiet
-playwright test --project chromium
+node scripts/package.mjs
+node --test --test-reporter=spec tests/package/
+
+step "the React example installs the tarball (npm ci), type-checks and builds (Vite)"
+(cd examples/react && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
+
+step "end to end in Chromium (Playwright: demo page, React example, CDN folder; real proxy, fake Mono)"
+playwright test --project chromium --project react --project package
 
 step "end to end through the reference set-up (nginx, two replicas, PostgreSQL)"
 scripts/replicas.sh 0 >"$pg_dir/replicas.out" 2>&1 &
@@ -77,5 +84,12 @@ for engine in chromium firefox webkit; do
   step "end to end in $engine (WebDriver: keyboard, outcomes, axe)"
   ENGINE=$engine "in_$engine" node --test --test-concurrency=1 --test-reporter=spec tests/webdriver/
 done
+
+step "the proxy as a crate: cargo package (verified build) and cargo install --locked"
+cargo package -p unlink-proxy --locked --allow-dirty --quiet
+cargo install --path proxy --locked --quiet --root target/install --target-dir target
+installed=$(target/install/bin/unlink-proxy --version)
+[ "$installed" = "unlink-proxy $(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)" ] ||
+  { echo "installed proxy says '$installed'" >&2; exit 1; }
 
 step "all tests passed"

@@ -66,3 +66,34 @@ fn the_loaders_fallback_sentence_is_the_catalogs() {
         assert!(loader.contains(&line), "unlink.js lacks {line}");
     }
 }
+
+/// The attributes `unlink.d.ts` promises for `<unlink-account>` are the ones `unlink.js`
+/// reads (its `ATTRIBUTES` map, and `timeout`).
+#[test]
+fn element_attributes_match_the_loader() {
+    let body = DECLARATIONS
+        .split_once("interface UnlinkAccountAttributes {")
+        .expect("unlink.d.ts has UnlinkAccountAttributes")
+        .1;
+    let body = &body[..body.find("\n}").expect("the interface ends")];
+    let declared: Vec<&str> = body
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.starts_with(['/', '*', '[']) && line.contains(':'))
+        .map(|line| line.split([':', '?']).next().unwrap().trim_matches('"'))
+        .collect();
+
+    let loader = include_str!("../js/unlink.js");
+    let map = loader
+        .split_once("const ATTRIBUTES = {")
+        .expect("unlink.js has ATTRIBUTES")
+        .1;
+    let map = &map[..map.find("};").expect("the map ends")];
+    let mut read: Vec<&str> = map
+        .lines()
+        .filter_map(|line| line.trim().split_once(':'))
+        .map(|(key, _)| key.trim_matches('"'))
+        .collect();
+    read.push("timeout");
+    assert_eq!(declared, read);
+}

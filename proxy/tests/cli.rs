@@ -51,6 +51,43 @@ fn help_documents_every_flag_and_its_variable() {
 }
 
 #[test]
+fn version_prints_the_release() {
+    let (ok, stdout, _) = run(proxy().arg("--version"));
+    assert!(ok);
+    assert_eq!(
+        stdout.trim(),
+        format!("unlink-proxy {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn a_static_dir_without_a_page_or_the_widget_is_refused() {
+    let empty = tempfile::tempdir().unwrap();
+    let db = empty.path().join("a.sqlite3");
+    let args = |dir: &Path| {
+        [
+            "check".into(),
+            "--fake-mono".into(),
+            "--static-dir".into(),
+            dir.display().to_string(),
+            "--audit-db".into(),
+            db.display().to_string(),
+        ]
+    };
+    let (ok, _, stderr) = run(proxy().args(args(empty.path())));
+    assert!(!ok);
+    assert!(
+        stderr.contains("has neither index.html nor unlink.js"),
+        "{stderr}"
+    );
+    // A CDN folder (the widget's files, no page) is served.
+    let cdn = tempfile::tempdir().unwrap();
+    std::fs::write(cdn.path().join("unlink.js"), "export {}").unwrap();
+    let (ok, _, stderr) = run(proxy().args(args(cdn.path())));
+    assert!(ok, "{stderr}");
+}
+
+#[test]
 fn a_public_key_is_refused_without_being_echoed() {
     let (ok, stdout, stderr) = run(proxy().env("MONO_SEC_KEY", "live_pk_notasecretkey123"));
     assert!(!ok);

@@ -9,14 +9,15 @@ export const PROXY = process.env.UNLINK_PROXY_BIN ?? "target/debug/unlink-proxy"
 /**
  * @param {string} db path of the audit database to create
  * @param {string[]} args extra flags, e.g. ["--fake-mono-fault", "*=latency:800"]
+ * @param {{ staticDir?: string }} options what to serve besides the API (default: dist/)
  * @returns {Promise<{url: string, audit: () => object[], stop: () => Promise<void>}>}
  */
-export async function startProxy(db, args = []) {
+export async function startProxy(db, args = [], { staticDir = "dist" } = {}) {
   const env = { ...process.env };
   delete env.MONO_SEC_KEY;
   const child = spawn(
     PROXY,
-    ["--fake-mono", "--static-dir", "dist", "--listen", "127.0.0.1:0", "--audit-db", db, ...args],
+    ["--fake-mono", "--static-dir", staticDir, "--listen", "127.0.0.1:0", "--audit-db", db, ...args],
     { stdio: ["ignore", "pipe", "pipe"], env },
   );
   const url = await new Promise((resolve, reject) => {

@@ -1,6 +1,13 @@
 // Type-checks the declarations partners get (js/unlink.d.ts, shipped as dist/unlink.d.ts):
 // correct use compiles, and each @ts-expect-error line must stay an error.
-import { mount, ready, type UnlinkHandle, type UnlinkOptions } from "unlink-widget";
+import {
+  mount,
+  ready,
+  version,
+  type UnlinkAccountAttributes,
+  type UnlinkHandle,
+  type UnlinkOptions,
+} from "unlink-widget";
 
 const host = document.createElement("div");
 const options: UnlinkOptions = {
@@ -39,3 +46,15 @@ mount(host, { endpoint: "/api/mono" });
 mount(host, { ...options, credentials: "always" });
 // @ts-expect-error unknown text key
 mount(host, { ...options, text: { triger: "x" } });
+
+// The version string, and the element's attributes as a plain record.
+const released: string = version;
+const attributes: UnlinkAccountAttributes = {
+  "account-id": "60770aa8c5878a2af69ed849",
+  endpoint: "/api/mono",
+  "text-cancel": "Keep it",
+  "header-x-csrf-token": "token",
+};
+// @ts-expect-error account-id is required
+const missing: UnlinkAccountAttributes = { endpoint: "/api/mono" };
+void [released, attributes, missing];

@@ -48,11 +48,16 @@ pub(crate) async fn plan(args: &ServeArgs) -> Result<Plan, String> {
     }
     plan.warnings.extend(warnings);
     plan.upstream.check()?;
+    // A page (index.html) or the widget (unlink.js, as in a CDN folder): anything else is
+    // most likely a build that has not run, or a typo.
     if let Some(dir) = &args.static_dir
-        && !dir.join("index.html").is_file()
+        && !["index.html", "unlink.js"]
+            .iter()
+            .any(|file| dir.join(file).is_file())
     {
         return Err(format!(
-            "--static-dir {} has no index.html (build the widget first: make build)",
+            "--static-dir {} has neither index.html nor unlink.js (build the widget first: \
+             make build)",
             dir.display()
         ));
     }
