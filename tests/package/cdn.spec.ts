@@ -3,6 +3,7 @@
 // integrity attributes; precompressed files; and what happens when a file was changed.
 import { expect, test as base } from "@playwright/test";
 import { readFileSync } from "node:fs";
+import { unlinkRequests } from "../e2e/fixtures";
 import { startProxy } from "../support/proxy.mjs";
 
 const VERSION = readFileSync("Cargo.toml", "utf8").match(/^version = "(.*)"$/m)![1];
@@ -59,8 +60,7 @@ test("a changed unlink.js is refused by the page's integrity attribute", async (
   server,
   consoleErrors,
 }) => {
-  const posts: string[] = [];
-  page.on("request", (request) => request.method() === "POST" && posts.push(request.url()));
+  const posts = unlinkRequests(page);
   await page.route("**/unlink.js", async (route) => {
     const original = await route.fetch();
     const changed = (await original.text()).replace("Unlinking", "Unl1nking");
@@ -78,8 +78,7 @@ test("a changed unlink.wasm is refused by unlink.js: a calm sentence and no requ
   server,
   consoleErrors,
 }) => {
-  const posts: string[] = [];
-  page.on("request", (request) => request.method() === "POST" && posts.push(request.url()));
+  const posts = unlinkRequests(page);
   const built = readFileSync(`${CDN}/unlink.wasm`);
   const changed = Buffer.from(
     built.toString("latin1").replace("Unlink bank account", "Unlink bank acc0unt"),
