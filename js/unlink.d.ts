@@ -46,7 +46,8 @@ export interface UnlinkOptions {
 }
 
 export interface UnlinkHandle {
-  /** Resolves once the widget is on the page (after the wasm has loaded). */
+  /** Resolves once the widget is on the page (after the wasm has loaded). Rejects, like
+   * `ready`, if the wasm cannot start; the element then shows the "not available" sentence. */
   readonly mounted: Promise<void>;
   /** Removes everything the widget added and aborts a request in flight. Idempotent. */
   unmount(): void;

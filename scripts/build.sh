@@ -27,7 +27,9 @@ mv dist/unlink-widget_bg.wasm dist/unlink.wasm
 grep -q "new URL('unlink-widget_bg.wasm', import.meta.url)" dist/unlink-widget.js
 sed -i "s|new URL('unlink-widget_bg.wasm', import.meta.url)|new URL('unlink.wasm', import.meta.url)|" \
   dist/unlink-widget.js
-integrity="sha384-$(openssl dgst -sha384 -binary dist/unlink.wasm | base64 -w0)"
+integrity=$(node -e 'const c = require("node:crypto"), f = require("node:fs");
+  console.log("sha384-" + c.createHash("sha384").update(f.readFileSync(process.argv[1])).digest("base64"))' \
+  dist/unlink.wasm)
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 esbuild dist/unlink.js --bundle --format=esm --minify --log-level=warning \
   --define:UNLINK_WASM_INTEGRITY="\"$integrity\"" --define:UNLINK_VERSION="\"$version\"" \

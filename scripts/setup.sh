@@ -67,7 +67,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# 4. npm tools: wasm-opt (binaryen), terser, Playwright, selenium-webdriver, axe, TypeScript.
+# 4. npm tools: wasm-opt (binaryen), esbuild, terser, Playwright, selenium-webdriver, axe,
+#    TypeScript.
 #    Reinstalled only when package-lock.json changes.
 stamp=node_modules/.setup-stamp
 lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
