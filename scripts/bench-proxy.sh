@@ -13,30 +13,7 @@ seconds=${1:-10}
 
 cargo build -p unlink-proxy --release --quiet
 proxy=target/release/unlink-proxy
-work=$(mktemp -d)
-chmod 755 "$work"
-pids=()
-stop() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  scripts/pg.sh destroy "$work/pg" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap stop EXIT
-
-wait_for() {
-  local file=$1 pattern=$2
-  for _ in $(seq 1 300); do
-    if grep -q "$pattern" "$file" 2>/dev/null; then
-      grep -o "$pattern[^ ]*" "$file" | head -1 | sed "s|$pattern||"
-      return
-    fi
-    sleep 0.1
-  done
-  echo "bench: timed out waiting for \"$pattern\" in $file" >&2
-  cat "$file" >&2
-  exit 1
-}
+source scripts/cluster.sh
 
 "$proxy" fake-mono --listen 127.0.0.1:0 --demo-owns-all >"$work/fake.out" 2>/dev/null &
 pids+=($!)
@@ -79,37 +56,8 @@ for n in 1 2; do
   replica "pg$n" --database-url "$database"
   upstreams+="    server $(wait_for "$work/pg$n.log" "listening on http://");"$'\n'
 done
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir -p "$work/nginx"
-user_line=""
-if [ "$(id -u)" -eq 0 ]; then user_line="user root root;"; fi
-cat >"$work/nginx/nginx.conf" <<NGINX
-$user_line
-worker_processes 1;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx/body;
-  proxy_temp_path $work/nginx/proxy;
-  upstream replicas {
-$upstreams    keepalive 32;
-  }
-  server {
-    listen 127.0.0.1:$port;
-    location / {
-      proxy_pass http://replicas;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
-}
-NGINX
-nginx -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" &
-pids+=($!)
-for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+port=$(free_port)
+start_nginx "$port" "$upstreams"
 row "PostgreSQL, two replicas behind nginx" "$(run_wrk "127.0.0.1:$port")"
 echo
 echo "($seconds s each, wrk -t2 -c16, $(nproc) cores, zero-latency fake Mono, release build)"

@@ -40,23 +40,31 @@ const test = base.extend<Fixtures>({
     const proxy = await startProxy(testInfo.outputPath("audit.sqlite3"), origins, {
       staticDir: `${APP}/dist`,
     });
-    if (mode === "production") {
-      await use({ url: proxy.url, audit: proxy.audit });
-    } else {
+    try {
+      if (mode === "production") {
+        await use({ url: proxy.url, audit: proxy.audit });
+        return;
+      }
       const vite = spawn("node_modules/.bin/vite", ["--port", String(port), "--strictPort"], {
         cwd: APP,
         env: { ...process.env, UNLINK_PROXY_URL: proxy.url, NO_COLOR: "1" },
         stdio: ["ignore", "pipe", "pipe"],
       });
-      await new Promise<void>((resolve, reject) => {
-        vite.stdout.on("data", (chunk) => String(chunk).includes(`:${port}/`) && resolve());
-        vite.on("exit", (code) => reject(new Error(`vite exited (${code})`)));
-      });
-      await use({ url: `http://127.0.0.1:${port}`, audit: proxy.audit });
-      vite.kill("SIGTERM");
-      await once(vite, "exit");
+      try {
+        await new Promise<void>((resolve, reject) => {
+          vite.stdout.on("data", (chunk) => String(chunk).includes(`:${port}/`) && resolve());
+          vite.on("exit", (code) => reject(new Error(`vite exited (${code})`)));
+        });
+        await use({ url: `http://127.0.0.1:${port}`, audit: proxy.audit });
+      } finally {
+        if (vite.exitCode === null) {
+          vite.kill("SIGTERM");
+          await once(vite, "exit");
+        }
+      }
+    } finally {
+      await proxy.stop();
     }
-    await proxy.stop();
   },
 
   baseURL: async ({ app }, use) => use(app.url),
