@@ -191,22 +191,8 @@ async fn attempt(state: AppState, request: Request) -> Reply {
     entry.client_ip = Some(request.client_ip.to_string());
 
     // Refused before authorisation: not a row (anyone can send these), only the answer.
-    let bucket = Bucket::Address(address_bucket(request.client_ip)).key();
-    match store
-        .rate(&bucket, state.rate_limits.per_address, deadline)
-        .await
-    {
-        Ok(Ok(())) => {}
-        Ok(Err(wait)) => {
-            state
-                .refusals
-                .note(Refusal::AddressLimit, "over the per-address limit");
-            return Err(ApiError::RateLimited {
-                retry_after: retry_after_seconds(wait),
-            });
-        }
-        Err(error) => return Err(unavailable(&error)),
-    }
+    let bucket = Bucket::Address(address_bucket(request.client_ip));
+    limit_address(&state, bucket, deadline, "over the per-address limit").await?;
 
     let authorised = tokio::time::timeout_at(deadline, state.authoriser.authorise(&request.auth))
         .await
@@ -518,6 +504,31 @@ fn outcome_of(reply: &Reply) -> Outcome {
         Ok(false) => Outcome::Unlinked,
         Ok(true) => Outcome::AlreadyUnlinked,
         Err(error) => error.outcome().unwrap_or(Outcome::AuditUnavailable),
+    }
+}
+
+/// Spends one request of an address's allowance before anything else is done for it: a 429
+/// (counted, and sampled in the log as `what`) once it is spent, a 503 when the record
+/// cannot say. Shared by the unlink and webhook routes.
+pub(crate) async fn limit_address(
+    state: &AppState,
+    bucket: Bucket,
+    deadline: Instant,
+    what: &'static str,
+) -> Result<(), ApiError> {
+    match state
+        .store
+        .rate(&bucket.key(), state.rate_limits.per_address, deadline)
+        .await
+    {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(wait)) => {
+            state.refusals.note(Refusal::AddressLimit, what);
+            Err(ApiError::RateLimited {
+                retry_after: retry_after_seconds(wait),
+            })
+        }
+        Err(error) => Err(unavailable(&error)),
     }
 }
 

@@ -20,7 +20,7 @@ use crate::{
     AppState, BODY_LIMIT,
     account::AccountId,
     error::{ApiError, envelope},
-    ratelimit::{Bucket, address_bucket, retry_after_seconds},
+    ratelimit::{Bucket, address_bucket},
     record::{Entry, Kind, Outcome, Source},
     telemetry::{self, Refusal},
 };
@@ -56,26 +56,14 @@ async fn receive(
     };
     let deadline = Instant::now() + state.deadline;
     let client = crate::client::address(peer, headers, state.trust_forwarded_for);
-    let bucket = Bucket::WebhookAddress(address_bucket(client)).key();
-    match state
-        .store
-        .rate(&bucket, state.rate_limits.per_address, deadline)
-        .await
-    {
-        Ok(Ok(())) => {}
-        Ok(Err(wait)) => {
-            state
-                .refusals
-                .note(Refusal::AddressLimit, "webhooks over the per-address limit");
-            return Err(ApiError::RateLimited {
-                retry_after: retry_after_seconds(wait),
-            });
-        }
-        Err(error) => {
-            tracing::error!(%error, "could not check the webhook rate limit");
-            return Err(ApiError::AuditUnavailable);
-        }
-    }
+    let bucket = Bucket::WebhookAddress(address_bucket(client));
+    crate::unlink::limit_address(
+        state,
+        bucket,
+        deadline,
+        "webhooks over the per-address limit",
+    )
+    .await?;
     let given = headers
         .get("mono-webhook-secret")
         .map(|v| v.as_bytes())
