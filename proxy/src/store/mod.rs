@@ -22,7 +22,7 @@ pub use self::{
     postgres::{ConnectPatience, PostgresStore},
     sqlite::SqliteStore,
 };
-use crate::record::{Entry, Outcome};
+use crate::record::{Entry, Kind, Outcome};
 
 /// How long a claim on an account lasts without its outcome. Longer than any unlink can take
 /// (the request budget), so only a holder that died lets it run out.
@@ -49,6 +49,25 @@ impl fmt::Display for StoreError {
 }
 
 impl std::error::Error for StoreError {}
+
+/// Refuses, before any write, a row that is not valid: both engines call it, so neither
+/// can store what the other would refuse.
+pub(crate) fn valid(entry: &Entry) -> Result<(), StoreError> {
+    entry.validate().map_err(invalid)
+}
+
+/// [`valid`], and of the `kind` the operation writes.
+pub(crate) fn check(entry: &Entry, kind: Kind) -> Result<(), StoreError> {
+    valid(entry)?;
+    if entry.kind != kind {
+        return Err(invalid("this operation writes another kind of row"));
+    }
+    Ok(())
+}
+
+fn invalid(why: &'static str) -> StoreError {
+    StoreError::Broken(format!("refusing to write an invalid audit row: {why}"))
+}
 
 /// What an `Idempotency-Key` already stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

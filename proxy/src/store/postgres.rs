@@ -16,7 +16,7 @@ use deadpool_postgres::{
 use tokio::time::Instant;
 use tokio_postgres::{Row, config::Host, error::SqlState, types::ToSql};
 
-use super::{Begun, KeyUse, Only, Query, REPLAY_WINDOW, Store, StoreError};
+use super::{Begun, KeyUse, Only, Query, REPLAY_WINDOW, Store, StoreError, check, valid};
 use crate::{
     record::{Entry, Kind, Outcome, Source},
     time::{millis, now_ms, rfc3339},
@@ -684,18 +684,6 @@ fn entry_from_row(row: &Row) -> Result<Entry, StoreError> {
     })
 }
 
-fn invalid(why: &'static str) -> StoreError {
-    StoreError::Broken(format!("refusing to write an invalid audit row: {why}"))
-}
-
-fn check(entry: &Entry, kind: Kind) -> Result<(), StoreError> {
-    entry.validate().map_err(invalid)?;
-    if entry.kind != kind {
-        return Err(invalid("this operation writes another kind of row"));
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl Store for PostgresStore {
     async fn key_use(
@@ -836,7 +824,7 @@ impl Store for PostgresStore {
     }
 
     async fn record(&self, entry: &Entry, deadline: Instant) -> Result<i64, StoreError> {
-        entry.validate().map_err(invalid)?;
+        valid(entry)?;
         self.write(deadline, async {
             let client = self.client(deadline).await?;
             insert(&client, entry).await.map_err(|e| self.classify(e))

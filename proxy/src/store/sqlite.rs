@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, params};
 use tokio::{sync::Mutex, time::Instant};
 
-use super::{Begun, KeyUse, Only, Query, REPLAY_WINDOW, Store, StoreError};
+use super::{Begun, KeyUse, Only, Query, REPLAY_WINDOW, Store, StoreError, check, valid};
 use crate::{
     record::{Entry, Kind, Outcome, Source},
     time::{millis, now_ms, now_rfc3339, rfc3339},
@@ -323,7 +323,7 @@ impl Store for SqliteStore {
 
     async fn record(&self, entry: &Entry, deadline: Instant) -> Result<i64, StoreError> {
         let entry = entry.clone();
-        entry.validate().map_err(invalid)?;
+        valid(&entry)?;
         self.write(deadline, move |tx| insert(tx, &entry)).await
     }
 
@@ -570,18 +570,6 @@ fn classify(path: &Path, error: rusqlite::Error) -> StoreError {
         }
         _ => StoreError::Broken(format!("audit database {path}: {error}")),
     }
-}
-
-fn invalid(why: &'static str) -> StoreError {
-    StoreError::Broken(format!("refusing to write an invalid audit row: {why}"))
-}
-
-fn check(entry: &Entry, kind: Kind) -> Result<(), StoreError> {
-    entry.validate().map_err(invalid)?;
-    if entry.kind != kind {
-        return Err(invalid("this operation writes another kind of row"));
-    }
-    Ok(())
 }
 
 fn insert(tx: &Transaction<'_>, entry: &Entry) -> rusqlite::Result<i64> {

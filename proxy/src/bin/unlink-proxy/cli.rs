@@ -147,19 +147,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "UNLINK_STATIC_DIR")]
     pub static_dir: Option<PathBuf>,
 
-    /// SQLite file for the audit trail (one process). Ignored with --database-url.
-    #[arg(long, env = "UNLINK_AUDIT_DB", default_value = "unlink-audit.sqlite3")]
-    pub audit_db: PathBuf,
-
-    /// PostgreSQL for the record, shared by several replicas:
-    /// postgres://user:password@host:port/database. TLS is required for any host but this
-    /// machine.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
-
-    /// Extra CA certificates (PEM) for PostgreSQL's TLS, e.g. your cloud's RDS bundle.
-    #[arg(long, env = "UNLINK_DATABASE_CA_FILE")]
-    pub database_ca_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub record: RecordArgs,
 
     /// At start-up, how long to keep trying to reach PostgreSQL before giving up.
     #[arg(long, env = "UNLINK_DATABASE_CONNECT_TIMEOUT", default_value = "30s",
@@ -248,19 +237,28 @@ pub(crate) struct ServeArgs {
     pub log_format: LogFormat,
 }
 
+/// Where the record is: the serving proxy and `audit` name it the same way.
 #[derive(Args, Debug)]
-pub(crate) struct AuditArgs {
-    /// SQLite file of the audit trail.
+pub(crate) struct RecordArgs {
+    /// SQLite file for the audit trail (one process). Ignored with --database-url.
     #[arg(long, env = "UNLINK_AUDIT_DB", default_value = "unlink-audit.sqlite3")]
     pub audit_db: PathBuf,
 
-    /// Read the trail from PostgreSQL instead.
+    /// PostgreSQL for the record, shared by several replicas:
+    /// postgres://user:password@host:port/database. TLS is required for any host but this
+    /// machine.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
-    /// Extra CA certificates (PEM) for PostgreSQL's TLS.
+    /// Extra CA certificates (PEM) for PostgreSQL's TLS, e.g. your cloud's RDS bundle.
     #[arg(long, env = "UNLINK_DATABASE_CA_FILE")]
     pub database_ca_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct AuditArgs {
+    #[command(flatten)]
+    pub record: RecordArgs,
 
     /// Only rows for this account.
     #[arg(long)]

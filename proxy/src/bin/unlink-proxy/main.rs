@@ -64,19 +64,13 @@ fn init_logging(format: LogFormat) {
 }
 
 async fn print_audit(args: AuditArgs) -> ExitCode {
-    let store: std::sync::Arc<dyn Store> = match &args.database_url {
-        Some(_) => match setup::open_store(
-            args.database_url.as_deref(),
-            args.database_ca_file.as_deref(),
-            &args.audit_db,
-            std::time::Duration::from_secs(10),
-        )
-        .await
-        {
+    let record = &args.record;
+    let store: std::sync::Arc<dyn Store> = match &record.database_url {
+        Some(_) => match record.open(std::time::Duration::from_secs(10)).await {
             Ok(store) => store,
             Err(message) => return fail(&message),
         },
-        None => match SqliteStore::open_existing(&args.audit_db) {
+        None => match SqliteStore::open_existing(&record.audit_db) {
             Ok(store) => std::sync::Arc::new(store),
             Err(error) => return fail(&error.to_string()),
         },
@@ -195,17 +189,17 @@ async fn check(args: CheckArgs) -> ExitCode {
         Ok(plan) => plan,
         Err(message) => return fail(&message),
     };
-    let record = match &serve.database_url {
+    let record = match &serve.record.database_url {
         Some(url) => match unlink_proxy::store::PostgresStore::describe_url(url) {
             Ok(place) => format!("PostgreSQL at {place} (not contacted by check)"),
             Err(error) => return fail(&error.to_string()),
         },
-        None if serve.audit_db.is_file() => {
-            format!("SQLite {} (exists)", serve.audit_db.display())
+        None if serve.record.audit_db.is_file() => {
+            format!("SQLite {} (exists)", serve.record.audit_db.display())
         }
         None => format!(
             "SQLite {} (will be created, owner-only)",
-            serve.audit_db.display()
+            serve.record.audit_db.display()
         ),
     };
     let origins = if serve.allowed_origins.is_empty() {

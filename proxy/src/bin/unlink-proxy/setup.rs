@@ -13,7 +13,7 @@ use unlink_proxy::{
 };
 use url::Url;
 
-use crate::cli::ServeArgs;
+use crate::cli::{RecordArgs, ServeArgs};
 
 /// The demo page's accounts. The demo user owns the first two; the third belongs to someone
 /// else, so the demo can show a refusal.
@@ -216,33 +216,28 @@ pub(crate) fn config(
 
 /// Opens (or creates) the record: PostgreSQL with `--database-url`, else the SQLite file.
 pub(crate) async fn store(args: &ServeArgs) -> Result<Arc<dyn Store>, String> {
-    open_store(
-        args.database_url.as_deref(),
-        args.database_ca_file.as_deref(),
-        &args.audit_db,
-        args.database_connect_timeout,
-    )
-    .await
+    args.record.open(args.database_connect_timeout).await
 }
 
-/// The record named by a PostgreSQL URL, or the SQLite file at `sqlite` (created if needed).
-pub(crate) async fn open_store(
-    database_url: Option<&str>,
-    ca_file: Option<&Path>,
-    sqlite: &Path,
-    patience: std::time::Duration,
-) -> Result<Arc<dyn Store>, String> {
-    Ok(match database_url {
-        Some(url) => {
-            let patience = ConnectPatience { total: patience };
-            let store = PostgresStore::connect(url, ca_file, patience)
-                .await
-                .map_err(|error| error.to_string())?;
-            tracing::info!("record: PostgreSQL at {}", store.place());
-            Arc::new(store)
-        }
-        None => Arc::new(SqliteStore::open(sqlite).map_err(|error| error.to_string())?),
-    })
+impl RecordArgs {
+    /// The record named by --database-url, or the SQLite file --audit-db (created if
+    /// needed); PostgreSQL gets `patience` to answer.
+    pub(crate) async fn open(
+        &self,
+        patience: std::time::Duration,
+    ) -> Result<Arc<dyn Store>, String> {
+        Ok(match &self.database_url {
+            Some(url) => {
+                let patience = ConnectPatience { total: patience };
+                let store = PostgresStore::connect(url, self.database_ca_file.as_deref(), patience)
+                    .await
+                    .map_err(|error| error.to_string())?;
+                tracing::info!("record: PostgreSQL at {}", store.place());
+                Arc::new(store)
+            }
+            None => Arc::new(SqliteStore::open(&self.audit_db).map_err(|error| error.to_string())?),
+        })
+    }
 }
 
 /// MONO_SEC_KEY or --secret-key-file (not both). Set but empty is a mistake, not "no key".
