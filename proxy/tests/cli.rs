@@ -719,20 +719,7 @@ fn audit_lists_unlinks_mono_never_confirmed() {
         let store = SqliteStore::open(&db).unwrap();
         let soon = tokio::time::Instant::now() + Duration::from_secs(5);
         for account in ["confirmed", "silent"] {
-            let mut intent = Entry::new(Kind::Intent, None);
-            intent.account_id = Some(account.into());
-            let unlink_proxy::store::Begun::Claimed { intent_id } = store
-                .begin(&intent, Duration::from_secs(30), soon)
-                .await
-                .unwrap()
-            else {
-                panic!("no claim")
-            };
-            let mut outcome = Entry::new(Kind::Unlink, Some(Outcome::Unlinked));
-            outcome.account_id = Some(account.into());
-            outcome.source = Some(unlink_proxy::record::Source::Upstream);
-            outcome.intent_id = Some(intent_id);
-            store.finish(&outcome, soon).await.unwrap();
+            support::record_unlinked(&store, account).await;
         }
         let mut webhook = Entry::new(Kind::Webhook, Some(Outcome::AccountUnlinked));
         webhook.account_id = Some("confirmed".into());
@@ -858,35 +845,16 @@ fn metrics_count_what_just_happened() {
             }
             request.send()
         };
-        assert_eq!(
-            post("60770aa8c5878a2af69ed849", Some("a"))
-                .await
-                .unwrap()
-                .status(),
-            200
-        );
-        assert_eq!(
-            post("60770aa8c5878a2af69ed849", Some("b"))
-                .await
-                .unwrap()
-                .status(),
-            200
-        );
-        assert_eq!(
-            post("64779d900000000000b3de23aeb8", Some("c"))
-                .await
-                .unwrap()
-                .status(),
-            403
-        );
-        assert_eq!(post("bad.id", Some("d")).await.unwrap().status(), 400);
-        assert_eq!(
-            post("60770aa8c5878a2af69ed849", None)
-                .await
-                .unwrap()
-                .status(),
-            400
-        );
+        for (id, key, status) in [
+            ("60770aa8c5878a2af69ed849", Some("a"), 200),
+            ("60770aa8c5878a2af69ed849", Some("b"), 200),
+            ("64779d900000000000b3de23aeb8", Some("c"), 403),
+            ("bad.id", Some("d"), 400),
+            ("60770aa8c5878a2af69ed849", None, 400),
+        ] {
+            let answer = post(id, key).await.unwrap();
+            assert_eq!(answer.status(), status, "{id} {key:?}");
+        }
     });
     let (status, metrics) = scrape(&url);
     demo.stop();

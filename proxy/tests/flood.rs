@@ -7,9 +7,7 @@ mod support;
 
 use std::{
     fs::File,
-    io::{BufRead, BufReader},
     path::Path,
-    process::Stdio,
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -58,25 +56,8 @@ fn a_flood_of_malformed_requests_costs_no_record_little_log_and_blocks_nobody() 
     let log = dir.path().join("proxy.log");
     let files = tempfile::tempdir().unwrap();
     std::fs::write(files.path().join("index.html"), "<!doctype html>").unwrap();
-    let mut child = proxy()
-        .args(["--listen", "127.0.0.1:0", "--fake-mono"])
-        .arg("--audit-db")
-        .arg(&db)
-        .arg("--static-dir")
-        .arg(files.path())
-        .stdout(Stdio::piped())
-        .stderr(File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .trim_start_matches("Demo: ")
-        .trim_end_matches('/')
-        .to_owned();
+    let mut demo = start_demo_logging_to(&db, files.path(), &[], File::create(&log).unwrap());
+    let url = demo.url.clone();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -125,8 +106,8 @@ fn a_flood_of_malformed_requests_costs_no_record_little_log_and_blocks_nobody() 
             [before, mid_flood, after_the_user, after],
         )
     });
-    kill(&child, "TERM");
-    assert!(child.wait().unwrap().success());
+    kill(&demo.child, "TERM");
+    assert!(demo.child.wait().unwrap().success());
 
     let [before, mid_flood, after_the_user, after] = record;
     assert!(sent > 10_000, "only {sent} requests: not much of a flood");

@@ -394,11 +394,7 @@ fn start_up_gives_up_on_an_unreachable_postgres_and_says_where() {
 
 #[test]
 fn migrate_audit_copies_a_sqlite_trail_once_and_resumes() {
-    use unlink_proxy::{
-        SqliteStore,
-        record::{Entry, Kind, Outcome, Source},
-        store::{Begun, Store},
-    };
+    use unlink_proxy::SqliteStore;
     let rt = runtime();
     let database = rt.block_on(support::postgres::fresh_database());
     // A trail 0.1 wrote, upgraded, with an intent and its outcome added.
@@ -407,21 +403,7 @@ fn migrate_audit_copies_a_sqlite_trail_once_and_resumes() {
     std::fs::copy("tests/fixtures/audit-0.1.0.sqlite3", &file).unwrap();
     rt.block_on(async {
         let store = SqliteStore::open(&file).unwrap();
-        let soon = tokio::time::Instant::now() + Duration::from_secs(5);
-        let mut intent = Entry::new(Kind::Intent, None);
-        intent.account_id = Some(OWNED_2.into());
-        let Begun::Claimed { intent_id } = store
-            .begin(&intent, Duration::from_secs(30), soon)
-            .await
-            .unwrap()
-        else {
-            panic!("no claim")
-        };
-        let mut outcome = Entry::new(Kind::Unlink, Some(Outcome::Unlinked));
-        outcome.account_id = Some(OWNED_2.into());
-        outcome.source = Some(Source::Upstream);
-        outcome.intent_id = Some(intent_id);
-        store.finish(&outcome, soon).await.unwrap();
+        support::record_unlinked(&store, OWNED_2).await;
     });
     let migrate = || {
         run(proxy()

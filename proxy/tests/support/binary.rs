@@ -67,6 +67,16 @@ impl Drop for Spawned {
 
 /// Starts the proxy in demo mode and returns it with the URL it printed.
 pub fn start_demo(db: &Path, static_dir: &Path, extra: &[&str]) -> Spawned {
+    start_demo_logging_to(db, static_dir, extra, Stdio::piped())
+}
+
+/// [`start_demo`], with its log (stderr) going to `stderr`, e.g. a file to measure.
+pub fn start_demo_logging_to(
+    db: &Path,
+    static_dir: &Path,
+    extra: &[&str],
+    stderr: impl Into<Stdio>,
+) -> Spawned {
     let mut child = proxy()
         .args(["--listen", "127.0.0.1:0", "--fake-mono"])
         .arg("--audit-db")
@@ -75,7 +85,7 @@ pub fn start_demo(db: &Path, static_dir: &Path, extra: &[&str]) -> Spawned {
         .arg(static_dir)
         .args(extra)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let mut line = String::new();

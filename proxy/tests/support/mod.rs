@@ -211,3 +211,24 @@ impl std::io::Write for Logs {
         Ok(())
     }
 }
+
+/// Writes an unlink of `account` to `store` the way the proxy does: its intent (claimed),
+/// then its "unlinked" outcome from Mono. Returns the intent's id.
+pub async fn record_unlinked(store: &dyn Store, account: &str) -> i64 {
+    let soon = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut intent = Entry::new(Kind::Intent, None);
+    intent.account_id = Some(account.into());
+    let unlink_proxy::store::Begun::Claimed { intent_id } = store
+        .begin(&intent, Duration::from_secs(30), soon)
+        .await
+        .unwrap()
+    else {
+        panic!("no claim on {account}")
+    };
+    let mut outcome = Entry::new(Kind::Unlink, Some(unlink_proxy::record::Outcome::Unlinked));
+    outcome.account_id = Some(account.into());
+    outcome.source = Some(unlink_proxy::record::Source::Upstream);
+    outcome.intent_id = Some(intent_id);
+    store.finish(&outcome, soon).await.unwrap();
+    intent_id
+}
