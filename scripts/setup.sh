@@ -67,6 +67,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# Node.js itself comes with the machine (README); say so clearly if it is too old for Vite 8.
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+  echo "setup: Node.js 20.19 or later is needed (found $(node -v 2>/dev/null || echo none))" >&2
+  exit 1
+fi
+
 # 4. npm tools: wasm-opt (binaryen), esbuild, terser, Playwright, selenium-webdriver, axe,
 #    TypeScript.
 #    Reinstalled only when package-lock.json changes.
