@@ -225,8 +225,20 @@ impl HttpAuthoriser {
 
 /// The rule for an authoriser's `200` body, apart from HTTP so it can be tested alone.
 pub fn decide(body: &[u8]) -> Result<Principal, Denied> {
-    let answer: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)
-        .map_err(|_| Denied("the authoriser's answer is not a JSON object".into()))?;
+    // Strict: with a key given twice, two readers could disagree on the answer.
+    let answer = match crate::json::parse_strict(body) {
+        Ok(serde_json::Value::Object(answer)) => answer,
+        Err(crate::json::NotStrictJson::DuplicateKey) => {
+            return Err(Denied(
+                "the authoriser's answer gives a key twice, so it has no single meaning".into(),
+            ));
+        }
+        Ok(_) | Err(crate::json::NotStrictJson::Invalid) => {
+            return Err(Denied(
+                "the authoriser's answer is not a JSON object".into(),
+            ));
+        }
+    };
     match answer.get("allowed") {
         Some(serde_json::Value::Bool(true)) => {}
         Some(serde_json::Value::Bool(false)) => {
@@ -315,6 +327,18 @@ mod tests {
             ),
             ("", "not a JSON object"),
             ("[true]", "not a JSON object"),
+            (
+                r#"{"allowed": false, "allowed": true, "principal": "user-42"}"#,
+                "twice",
+            ),
+            (
+                r#"{"allowed": true, "principal": "user-42", "principal": "admin"}"#,
+                "twice",
+            ),
+            (
+                r#"{"allowed": true, "principal": "user-42", "meta": {"a": 1, "a": 2}}"#,
+                "twice",
+            ),
             ("true", "not a JSON object"),
         ] {
             let denied = allowed(body).expect_err(body);

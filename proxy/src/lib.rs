@@ -36,6 +36,7 @@ pub mod error;
 #[cfg(feature = "fake-mono")]
 pub mod fake_mono;
 mod http_client;
+pub mod json;
 pub mod mono;
 pub mod ratelimit;
 pub mod record;
@@ -165,6 +166,10 @@ pub struct Config {
     /// Behind a reverse proxy: take the client address from the last `X-Forwarded-For`
     /// entry. Leave off when clients connect directly (they could claim any address).
     pub trust_forwarded_for: bool,
+    /// Refuse, before the authoriser, unlinks that carry no `Cookie`, no `Authorization` and
+    /// none of `authorize_forward_headers`: nobody could be signed in. On by default; off
+    /// only for an authoriser that knows users some other way (the demo's).
+    pub require_credentials: bool,
     mono: Arc<Mono>,
 }
 
@@ -212,6 +217,7 @@ impl Config {
             retain: None,
             static_dir: None,
             trust_forwarded_for: false,
+            require_credentials: true,
             mono: Arc::new(Mono::new(upstream)?),
         })
     }
@@ -228,10 +234,14 @@ pub(crate) struct AppState {
     origins: Arc<Origins>,
     webhook_secret: Option<SharedSecret>,
     trust_forwarded_for: bool,
+    require_credentials: bool,
     deadline: Duration,
     lease: Duration,
     retain: Option<Duration>,
     in_flight: unlink::InFlight,
+    /// The last health check: `/healthz` writes at most once a second however often it is
+    /// asked, unless the record has failed a request since.
+    health: Arc<tokio::sync::Mutex<Option<HealthCheck>>>,
     /// Unlink work that outlives its request; shutdown waits for it.
     tasks: TaskTracker,
     refusals: Arc<RefusalLog>,
@@ -259,10 +269,12 @@ impl Proxy {
             origins: Arc::new(Origins::new(config.public_origins, config.allowed_origins)),
             webhook_secret: config.webhook_secret,
             trust_forwarded_for: config.trust_forwarded_for,
+            require_credentials: config.require_credentials,
             deadline: config.deadline,
             lease: config.lease,
             retain: config.retain,
             in_flight: Default::default(),
+            health: Arc::default(),
             tasks: TaskTracker::new(),
             refusals: Arc::default(),
         };
@@ -326,23 +338,18 @@ impl Proxy {
         })
     }
 
-    async fn count_open_questions(&self) {
-        use store::{Only, Query};
-        let count = |only| async move {
-            let query = Query {
-                only,
-                ..Query::default()
-            };
-            self.state
-                .store
-                .entries(&query)
-                .await
-                .map(|rows| rows.len())
-        };
+    /// Counts the record's open questions for the metrics, in the engine: nothing is loaded,
+    /// however long the trail.
+    pub async fn count_open_questions(&self) {
+        use store::Only;
+        let store = &self.state.store;
         let unconfirmed = Only::Unconfirmed {
             older_than: Duration::from_secs(600),
         };
-        match (count(Only::Unresolved).await, count(unconfirmed).await) {
+        match (
+            store.count(Only::Unresolved).await,
+            store.count(unconfirmed).await,
+        ) {
             (Ok(unresolved), Ok(unconfirmed)) => telemetry::open_questions(unresolved, unconfirmed),
             (Err(error), _) | (_, Err(error)) => {
                 tracing::warn!(%error, "could not count unresolved and unconfirmed unlinks")
@@ -482,12 +489,46 @@ fn cors(origins: &[String]) -> CorsLayer {
         .max_age(Duration::from_secs(600))
 }
 
+/// A health check's verdict, and what it was based on.
+#[derive(Clone, Copy, Debug)]
+struct HealthCheck {
+    at: tokio::time::Instant,
+    /// [`telemetry::record_failures`] when it ran.
+    failures: u64,
+    healthy: bool,
+}
+
+/// `GET /healthz`: 200 when a row could be written now (a real write, at most once a
+/// second unless the record failed a request since), 503 otherwise.
 async fn healthz(State(state): State<AppState>) -> Response {
-    match state.store.health().await {
-        Ok(()) => envelope(true, "ok", json!(null)).into_response(),
-        Err(error) => {
-            tracing::error!(%error, "health check: records cannot be written");
-            ApiError::AuditUnavailable.into_response()
+    let mut last = state.health.lock().await;
+    let fresh = last.filter(|check| {
+        check.at.elapsed() < Duration::from_secs(1)
+            && check.failures == telemetry::record_failures()
+    });
+    let healthy = match fresh {
+        Some(check) => check.healthy,
+        None => {
+            let failures = telemetry::record_failures();
+            let healthy = match state.store.health().await {
+                Ok(()) => true,
+                Err(error) => {
+                    tracing::error!(%error, "health check: records cannot be written");
+                    false
+                }
+            };
+            *last = Some(HealthCheck {
+                at: tokio::time::Instant::now(),
+                failures,
+                healthy,
+            });
+            healthy
         }
+    };
+    drop(last);
+    if healthy {
+        envelope(true, "ok", json!(null)).into_response()
+    } else {
+        ApiError::AuditUnavailable.into_response()
     }
 }

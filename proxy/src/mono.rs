@@ -111,13 +111,12 @@ impl UpstreamConfig {
 /// What Mono's answer means for the unlink.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MonoVerdict {
-    /// 2xx: the account and all its data are gone. `json` is false when the body was not
-    /// JSON, which Mono's answers are: still success (Mono's contract is the status), but
-    /// worth a look.
-    Unlinked {
-        /// Whether the body was JSON.
-        json: bool,
-    },
+    /// 2xx with a JSON object, as Mono answers: the account and all its data are gone.
+    Unlinked,
+    /// 2xx with anything else (an HTML page, an empty body): something answered "OK", but
+    /// it may not be Mono (a captive portal, an egress proxy's page, a misrouted base URL).
+    /// Whether the account is unlinked is unknown: the webhook or a later call settles it.
+    Ambiguous,
     /// Mono's own JSON 404: it does not know the account (already unlinked, or never linked).
     NotFound,
     /// A 404 that is not Mono's JSON error: the URL is wrong, or something in between
@@ -166,6 +165,11 @@ pub enum Probe {
         /// The status (404).
         status: u16,
     },
+    /// A 2xx that is not Mono's JSON: something in between answers in Mono's place.
+    NotMono {
+        /// The status (2xx).
+        status: u16,
+    },
     /// An answer Mono would not give here.
     Unexpected {
         /// The status.
@@ -198,6 +202,11 @@ impl Probe {
             Self::WrongRoute { status } => format!(
                 "the URL answered {status} with something that is not Mono's JSON error: \
                  check --mono-base-url and --mono-api (a gateway in between answers like this too)"
+            ),
+            Self::NotMono { status } => format!(
+                "the URL answered {status} with something that is not Mono's JSON (a captive \
+                 portal, an egress proxy's page, a misrouted base URL): unlinks would end as \
+                 upstream_unexpected. Check --mono-base-url and the network path to Mono"
             ),
             Self::Unexpected { status } => format!(
                 "the URL answered {status}, which Mono does not answer for an account that \
@@ -415,6 +424,9 @@ impl Mono {
                 MonoVerdict::Unexpected => Probe::WrongRoute {
                     status: status.as_u16(),
                 },
+                MonoVerdict::Ambiguous => Probe::NotMono {
+                    status: status.as_u16(),
+                },
                 _ => Probe::Unexpected {
                     status: status.as_u16(),
                 },
@@ -437,11 +449,8 @@ impl Mono {
         let status = status.as_u16();
         let message = answer.message(&self.config.secret_key);
         match verdict {
-            MonoVerdict::Unlinked { json: false } => tracing::warn!(account_id = %id, status,
-                "Mono answered 2xx without a JSON body; counted as unlinked, as Mono's \
-                 contract says, but check that --mono-base-url really is Mono"),
-            MonoVerdict::Unlinked { .. } | MonoVerdict::NotFound => {}
-            MonoVerdict::Unexpected => {
+            MonoVerdict::Unlinked | MonoVerdict::NotFound => {}
+            MonoVerdict::Unexpected | MonoVerdict::Ambiguous => {
                 let now = crate::time::now_ms();
                 let last = self.last_unexpected_alarm.load(Ordering::Relaxed);
                 let path = url.path().replace(id.as_str(), "{id}");
@@ -451,19 +460,25 @@ impl Mono {
                         .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
                         .is_ok()
                 {
+                    let meaning = if verdict == MonoVerdict::Ambiguous {
+                        "so whether the account is unlinked is unknown (recorded as \
+                         outcome_unknown)"
+                    } else {
+                        "so the account was NOT unlinked"
+                    };
                     tracing::error!(status, path = %path,
-                        "Mono's URL answered 404 with something that is not Mono's JSON error, \
-                         so the account was NOT unlinked: check --mono-base-url and --mono-api \
-                         (logged at most once a minute)");
+                        "Mono's URL answered {status} with something that is not Mono's JSON, \
+                         {meaning}: check --mono-base-url and --mono-api, and what sits \
+                         between this proxy and Mono (logged at most once a minute)");
                 } else {
-                    tracing::debug!(status, path = %path, "unexpected 404 from the Mono URL");
+                    tracing::debug!(status, path = %path, "an answer that is not Mono's from the Mono URL");
                 }
             }
             MonoVerdict::KeyRejected => {
                 tracing::error!(account_id = %id, status, mono_message = %message,
                 "Mono rejected the secret key: check MONO_SEC_KEY (test vs live, revoked, or lacking permission)")
             }
-            _ => {
+            MonoVerdict::Rejected | MonoVerdict::Unavailable { .. } | MonoVerdict::TimedOut => {
                 tracing::warn!(account_id = %id, status, mono_message = %message, "Mono refused the unlink")
             }
         }
@@ -485,7 +500,7 @@ async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::
 /// What a Mono answer's body says, as far as the verdict is concerned.
 #[derive(Debug, Default)]
 pub struct Answer {
-    /// The body is JSON.
+    /// The body is a JSON object, as every answer of Mono's is.
     json: bool,
     /// The body is Mono's error envelope: an object with string `status` and `message`.
     envelope: bool,
@@ -502,7 +517,7 @@ impl Answer {
         let text = |key: &str| value.get(key).and_then(|v| v.as_str()).map(str::to_owned);
         let message = text("message");
         Self {
-            json: true,
+            json: value.is_object(),
             envelope: json_type
                 && value.is_object()
                 && text("status").is_some()
@@ -523,7 +538,9 @@ impl Answer {
 /// Mono's status and answer → verdict, and whether another attempt may help.
 fn classify(status: StatusCode, retry_after: Option<u64>, answer: &Answer) -> (MonoVerdict, bool) {
     match status.as_u16() {
-        200..=299 => (MonoVerdict::Unlinked { json: answer.json }, false),
+        // Never retried: a second call could unlink what the first already did.
+        200..=299 if answer.json => (MonoVerdict::Unlinked, false),
+        200..=299 => (MonoVerdict::Ambiguous, false),
         404 if answer.envelope => (MonoVerdict::NotFound, false),
         404 => (MonoVerdict::Unexpected, false),
         401 | 403 => (MonoVerdict::KeyRejected, false),
@@ -684,19 +701,22 @@ mod tests {
     }
 
     #[test]
-    fn a_2xx_is_success_whatever_the_body_but_says_if_it_was_json() {
+    fn only_a_2xx_with_monos_json_is_success() {
         assert_eq!(
             verdict(200, true, r#"{"status":"successful"}"#).0,
-            MonoVerdict::Unlinked { json: true }
+            MonoVerdict::Unlinked
         );
-        assert_eq!(
-            verdict(204, false, "").0,
-            MonoVerdict::Unlinked { json: false }
-        );
-        assert_eq!(
-            verdict(200, false, "<html>OK</html>").0,
-            MonoVerdict::Unlinked { json: false }
-        );
+        for (status, body) in [
+            (204, ""),
+            (200, "<html>Welcome! Please accept the terms.</html>"),
+            (200, "OK"),
+            (200, r#""unlinked""#),
+            (200, "[]"),
+        ] {
+            let (verdict, retried) = verdict(status, false, body);
+            assert_eq!(verdict, MonoVerdict::Ambiguous, "{status} {body}");
+            assert!(!retried, "never called twice: {body}");
+        }
     }
 
     #[test]

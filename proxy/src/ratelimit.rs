@@ -18,6 +18,8 @@ pub struct RateLimits {
     pub per_principal: NonZeroU32,
     /// Per client address (IPv6: per /64).
     pub per_address: NonZeroU32,
+    /// Webhook deliveries carrying the right secret (Mono's), all addresses together.
+    pub per_webhook_secret: NonZeroU32,
 }
 
 impl Default for RateLimits {
@@ -25,6 +27,7 @@ impl Default for RateLimits {
         Self {
             per_principal: NonZeroU32::new(10).expect("non-zero"),
             per_address: NonZeroU32::new(60).expect("non-zero"),
+            per_webhook_secret: NonZeroU32::new(6000).expect("non-zero"),
         }
     }
 }
@@ -39,8 +42,8 @@ pub enum Bucket {
     Principal(String),
     /// Unlinks from a client address; see [`address_bucket`].
     Address(String),
-    /// Webhook deliveries from a client address, counted apart from unlinks.
-    WebhookAddress(String),
+    /// Webhook deliveries that carried the right secret.
+    WebhookSecret,
 }
 
 impl Bucket {
@@ -49,7 +52,7 @@ impl Bucket {
         match self {
             Self::Principal(principal) => format!("p:{principal}"),
             Self::Address(address) => format!("a:{address}"),
-            Self::WebhookAddress(address) => format!("w:{address}"),
+            Self::WebhookSecret => "w:secret".to_owned(),
         }
     }
 }

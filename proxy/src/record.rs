@@ -148,8 +148,42 @@ vocabulary! {
         Webhook = "webhook",
         /// Start-up, finding an intent a crash left without an outcome.
         Recovery = "recovery",
+        /// The record: the account was unlinked on record within the replay window, so
+        /// nobody called Mono again.
+        Record = "record",
         /// Written by 0.1 for refusals; no longer written.
         None = "none",
+    }
+}
+
+vocabulary! {
+    /// Why an unlink was asked for: recorded on every row of it, so an auditor can tell a
+    /// user's click from an erasure request or an offboarding run.
+    Reason {
+        /// The user asked (the widget's button).
+        UserRequest = "user_request",
+        /// The user closed their account with the partner.
+        AccountClosed = "account_closed",
+        /// An erasure request (NDPR, GDPR).
+        ErasureRequest = "erasure_request",
+        /// The partner is offboarding accounts (product shut down, migration, key rotation).
+        Offboarding = "offboarding",
+        /// Anything else; say what in your own records.
+        Other = "other",
+    }
+}
+
+vocabulary! {
+    /// Through which door an unlink came.
+    Via {
+        /// The widget's route, `POST {prefix}/accounts/{id}/unlink`.
+        Widget = "widget",
+        /// The service route for partners' backends, `POST {prefix}/service/accounts/{id}/unlink`.
+        Service = "service",
+        /// `unlink-proxy unlink`, from an operator's terminal or a job.
+        Cli = "cli",
+        /// A Rust backend calling the library (`Unlinker`).
+        Library = "library",
     }
 }
 
@@ -187,6 +221,10 @@ pub struct Entry {
     pub intent_id: Option<i64>,
     /// Free text for the operator (a webhook's event name, why a row was marked).
     pub detail: Option<String>,
+    /// Why the unlink was asked for.
+    pub reason: Option<Reason>,
+    /// Through which door it came.
+    pub via: Option<Via>,
 }
 
 impl Entry {
@@ -208,6 +246,8 @@ impl Entry {
             latency_ms: None,
             intent_id: None,
             detail: None,
+            reason: None,
+            via: None,
         }
     }
 
@@ -244,6 +284,12 @@ mod tests {
         }
         for source in Source::ALL {
             assert_eq!(source.as_str().parse::<Source>(), Ok(*source));
+        }
+        for reason in Reason::ALL {
+            assert_eq!(reason.as_str().parse::<Reason>(), Ok(*reason));
+        }
+        for via in Via::ALL {
+            assert_eq!(via.as_str().parse::<Via>(), Ok(*via));
         }
         let error = "exploded".parse::<Outcome>().unwrap_err();
         assert_eq!(

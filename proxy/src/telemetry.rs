@@ -9,7 +9,10 @@
 
 use std::{
     collections::BTreeMap,
-    sync::Mutex,
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -33,6 +36,10 @@ pub enum Refusal {
     WebhookSecret,
     /// A webhook body that is not a Mono event.
     InvalidWebhook,
+    /// An unlink with no cookie, `Authorization` or forwarded header: nobody to authorise.
+    NoCredentials,
+    /// An unlink request with a body (it has none).
+    BodyTooLarge,
 }
 
 impl Refusal {
@@ -45,6 +52,8 @@ impl Refusal {
             Self::AddressLimit => "address_limit",
             Self::WebhookSecret => "webhook_secret",
             Self::InvalidWebhook => "invalid_webhook",
+            Self::NoCredentials => "no_credentials",
+            Self::BodyTooLarge => "body_too_large",
         }
     }
 }
@@ -129,12 +138,27 @@ pub(crate) fn mono_call(status: Option<u16>, failure: &'static str, attempt: u32
     metrics::histogram!("unlink_mono_call_seconds").record(took.as_secs_f64());
 }
 
+/// Failures of the record seen by this process so far: `/healthz` reuses a recent verdict
+/// only while this has not moved.
+static RECORD_FAILURES: AtomicU64 = AtomicU64::new(0);
+
 /// One write to the record, and whether it worked.
 pub(crate) fn record_write(took: Duration, ok: bool) {
     metrics::histogram!("unlink_record_write_seconds").record(took.as_secs_f64());
     if !ok {
         metrics::counter!("unlink_record_write_failures_total").increment(1);
+        record_failed();
     }
+}
+
+/// The record failed a request (a read or a write).
+pub(crate) fn record_failed() {
+    RECORD_FAILURES.fetch_add(1, Ordering::Relaxed);
+}
+
+/// How many times the record has failed in this process.
+pub(crate) fn record_failures() -> u64 {
+    RECORD_FAILURES.load(Ordering::Relaxed)
 }
 
 /// Unlink work in flight in this process, up or down by one.
@@ -143,7 +167,7 @@ pub(crate) fn in_flight(delta: f64) {
 }
 
 /// The record's open questions, as the upkeep finds them.
-pub(crate) fn open_questions(unresolved: usize, unconfirmed: usize) {
+pub(crate) fn open_questions(unresolved: u64, unconfirmed: u64) {
     metrics::gauge!("unlink_unresolved_intents").set(unresolved as f64);
     metrics::gauge!("unlink_unconfirmed_unlinks").set(unconfirmed as f64);
 }

@@ -15,8 +15,9 @@ use std::{
 };
 
 use axum::{
+    body::Body,
     extract::{ConnectInfo, Path, State, rejection::PathRejection},
-    http::{HeaderMap, StatusCode},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use futures::{
@@ -34,7 +35,7 @@ use crate::{
     error::{ApiError, envelope},
     mono::{MonoVerdict, Upstream},
     ratelimit::{Bucket, address_bucket, retry_after_seconds},
-    record::{Entry, Kind, Outcome, Source},
+    record::{Entry, Kind, Outcome, Reason, Source, Via},
     store::{Begun, KeyUse, StoreError, patient_deadline},
     telemetry::{self, Refusal},
 };
@@ -63,6 +64,12 @@ pub(crate) enum Led {
     KeyReused,
     /// Another process called Mono; this is what it recorded (`None`: not in time).
     Waited(Option<Outcome>),
+    /// The account is unlinked on record since `at_ms`: nobody called Mono. A request that
+    /// arrived before then shares that unlink; a later one finds it already done.
+    OnRecord {
+        /// When the first success was recorded, ms since the epoch.
+        at_ms: i64,
+    },
     /// The intent could not be written: Mono was not called.
     Unrecorded,
 }
@@ -75,16 +82,24 @@ struct Request {
     client_ip: IpAddr,
     request_id: Option<String>,
     started: Instant,
+    /// When it arrived, ms since the epoch: compared with the record's time of an unlink.
+    arrived_ms: i64,
     deadline: Instant,
 }
+
+/// Largest body an unlink request may carry: it has none, but a careless client may send
+/// `{}`; anything bigger is refused unread.
+pub(crate) const UNLINK_BODY_LIMIT: usize = 16;
 
 pub(crate) async fn handle(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
+    body: Body,
 ) -> Response {
     let started = Instant::now();
+    let arrived_ms = crate::time::now_ms();
     let deadline = started + state.deadline;
     // The route is `/accounts/{*rest}` so that an empty or slash-laden id still reaches this
     // handler and gets a clear 400 rather than a vague 404.
@@ -115,6 +130,22 @@ pub(crate) async fn handle(
         return answer(started, ApiError::InvalidIdempotencyKey.into_response());
     };
 
+    if state.require_credentials && !has_credentials(&headers, &state.authorize_forward_headers) {
+        // Nobody signed in: the authoriser could only say no, and the row would carry a key
+        // the caller chose. Refused here, for nothing.
+        state.refusals.note(
+            Refusal::NoCredentials,
+            "no cookie, Authorization or forwarded header",
+        );
+        return answer(started, ApiError::Unauthorized.into_response());
+    }
+    if !small_body(&headers, body).await {
+        state
+            .refusals
+            .note(Refusal::BodyTooLarge, "an unlink request with a body");
+        return answer(started, ApiError::PayloadTooLarge.into_response());
+    }
+
     let client_ip = client::address(peer, &headers, state.trust_forwarded_for);
     let request = Request {
         auth: AuthRequest::new(
@@ -128,6 +159,7 @@ pub(crate) async fn handle(
         client_ip,
         request_id: crate::request_id(&headers).map(str::to_owned),
         started,
+        arrived_ms,
         deadline,
     };
     // The task goes on if the client hangs up; the shutdown waits for it.
@@ -189,10 +221,20 @@ async fn attempt(state: AppState, request: Request) -> Reply {
     entry.account_id = Some(request.account_id.to_string());
     entry.idempotency_key = Some(request.key.clone());
     entry.client_ip = Some(request.client_ip.to_string());
+    entry.reason = Some(Reason::UserRequest);
+    entry.via = Some(Via::Widget);
 
     // Refused before authorisation: not a row (anyone can send these), only the answer.
     let bucket = Bucket::Address(address_bucket(request.client_ip));
-    limit_address(&state, bucket, deadline, "over the per-address limit").await?;
+    let per_address = state.rate_limits.per_address;
+    limit(
+        &state,
+        bucket,
+        per_address,
+        deadline,
+        "over the per-address limit",
+    )
+    .await?;
 
     let authorised = tokio::time::timeout_at(deadline, state.authoriser.authorise(&request.auth))
         .await
@@ -276,6 +318,15 @@ async fn attempt(state: AppState, request: Request) -> Reply {
             Led::Waited(Some(outcome)) => {
                 return answer_from(&state, entry, &request, outcome, Source::Shared).await;
             }
+            Led::OnRecord { at_ms } => {
+                // Arrived before the unlink was recorded: this confirmation was part of it.
+                let (reply, source) = if request.arrived_ms < at_ms {
+                    (Ok(false), Source::Shared)
+                } else {
+                    (Ok(true), Source::Record)
+                };
+                return answer_with(&state, entry, &request, source, reply).await;
+            }
             Led::Waited(None) => {
                 let slow = ApiError::UpstreamUnavailable {
                     timeout: true,
@@ -311,6 +362,8 @@ fn lead_or_join(
     intent.account_id = Some(request.account_id.to_string());
     intent.idempotency_key = Some(request.key.clone());
     intent.client_ip = Some(request.client_ip.to_string());
+    intent.reason = Some(Reason::UserRequest);
+    intent.via = Some(Via::Widget);
     let task = {
         let (state, id) = (state.clone(), request.account_id.clone());
         let (started, deadline) = (request.started, request.deadline);
@@ -346,7 +399,20 @@ async fn call_mono(
     let mono_by = deadline - budget / 12;
     let begun = state.store.begin(&intent, state.lease, intent_by).await;
     let intent_id = match begun {
+        Ok(Begun::Claimed { intent_id }) if Instant::now() >= intent_by => {
+            // The commit outlived its time: no room left for Mono. Release the claim with an
+            // honest outcome rather than leave it held by a call that will never happen.
+            tracing::error!(intent_id, account_id = %id, "the intent committed after its \
+                deadline; Mono not called");
+            let released = crate::store::unsent(&intent, intent_id);
+            if let Err(error) = state.store.finish(&released, patient_deadline()).await {
+                tracing::error!(%error, intent_id, "could not release the late intent");
+                finish_later(state, released);
+            }
+            return Led::Unrecorded;
+        }
         Ok(Begun::Claimed { intent_id }) => intent_id,
+        Ok(Begun::Unlinked { at_ms }) => return Led::OnRecord { at_ms },
         Ok(Begun::Replay(outcome)) => return Led::Replayed(outcome),
         Ok(Begun::KeyReused) => return Led::KeyReused,
         Ok(Begun::HeldElsewhere { intent_id }) => {
@@ -358,9 +424,11 @@ async fn call_mono(
         }
     };
 
-    let upstream = state.mono.unlink(id, mono_by).await;
+    let upstream = renewing(state, intent_id, state.mono.unlink(id, mono_by)).await;
     let reply = reply_for(&upstream);
     let mut outcome = Entry::new(Kind::Unlink, Some(outcome_of(&reply)));
+    outcome.reason = intent.reason;
+    outcome.via = intent.via;
     outcome.request_id = intent.request_id.clone();
     outcome.principal = intent.principal.clone();
     outcome.account_id = intent.account_id.clone();
@@ -371,8 +439,15 @@ async fn call_mono(
     outcome.attempts = upstream.attempts;
     outcome.latency_ms = Some(crate::time::millis(started.elapsed()));
     outcome.intent_id = Some(intent_id);
-    if upstream.verdict == (MonoVerdict::Unlinked { json: false }) {
-        outcome.detail = Some("Mono's 2xx had no JSON body".into());
+    if upstream.verdict == MonoVerdict::Ambiguous {
+        // Something answered "OK" in Mono's place: the account may or may not be gone. The
+        // webhook or a later call settles it; the user is told it did not work.
+        outcome.outcome = Some(Outcome::OutcomeUnknown);
+        outcome.detail = Some(format!(
+            "Mono's URL answered {} without Mono's JSON; whether the account is unlinked is \
+             unknown",
+            upstream.status.unwrap_or_default()
+        ));
     }
     log_attempt(&outcome);
 
@@ -389,6 +464,34 @@ async fn call_mono(
         intent_id,
         recorded,
     }
+}
+
+/// Runs `call` while renewing the claim on `intent_id` every third of the lease, so a call
+/// that is alive is never taken for a dead replica's (a stall longer than two thirds of the
+/// lease still is: that is what the lease is for).
+async fn renewing<T>(state: &AppState, intent_id: i64, call: impl Future<Output = T>) -> T {
+    let (store, lease) = (state.store.clone(), state.lease);
+    let renewal = tokio::spawn(async move {
+        let every = lease / 3;
+        loop {
+            tokio::time::sleep(every).await;
+            match store.renew(intent_id, lease, Instant::now() + every).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::error!(
+                        intent_id,
+                        "this call's claim was taken over; its outcome \
+                        will be recorded as late"
+                    );
+                    return;
+                }
+                Err(error) => tracing::warn!(%error, intent_id, "could not renew the claim"),
+            }
+        }
+    });
+    let done = call.await;
+    renewal.abort();
+    done
 }
 
 /// Keeps trying to write an outcome the deadline did not leave time for. It is the record
@@ -432,11 +535,11 @@ async fn wait_for(state: &AppState, intent_id: i64, deadline: Instant) -> Option
 /// What the user is told for what Mono said.
 fn reply_for(upstream: &Upstream) -> Reply {
     match upstream.verdict {
-        MonoVerdict::Unlinked { .. } => Ok(false),
+        MonoVerdict::Unlinked => Ok(false),
         // Mono's own "no such account" for an account the authoriser vouched this user
         // linked: it is already gone, and the user's goal is met.
         MonoVerdict::NotFound => Ok(true),
-        MonoVerdict::Unexpected => Err(ApiError::UpstreamUnexpected),
+        MonoVerdict::Unexpected | MonoVerdict::Ambiguous => Err(ApiError::UpstreamUnexpected),
         MonoVerdict::KeyRejected => Err(ApiError::UpstreamRejectedKey),
         MonoVerdict::Rejected => Err(ApiError::UnlinkRejected),
         MonoVerdict::Unavailable { retry_after } => Err(ApiError::UpstreamUnavailable {
@@ -507,20 +610,17 @@ fn outcome_of(reply: &Reply) -> Outcome {
     }
 }
 
-/// Spends one request of an address's allowance before anything else is done for it: a 429
-/// (counted, and sampled in the log as `what`) once it is spent, a 503 when the record
-/// cannot say. Shared by the unlink and webhook routes.
-pub(crate) async fn limit_address(
+/// Spends one request of `bucket`'s allowance (`per_minute`) before anything else is done
+/// for it: a 429 (counted, and sampled in the log as `what`) once it is spent, a 503 when
+/// the record cannot say. For the limits checked before anyone is authorised.
+pub(crate) async fn limit(
     state: &AppState,
     bucket: Bucket,
+    per_minute: std::num::NonZeroU32,
     deadline: Instant,
     what: &'static str,
 ) -> Result<(), ApiError> {
-    match state
-        .store
-        .rate(&bucket.key(), state.rate_limits.per_address, deadline)
-        .await
-    {
+    match state.store.rate(&bucket.key(), per_minute, deadline).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(wait)) => {
             state.refusals.note(Refusal::AddressLimit, what);
@@ -534,6 +634,7 @@ pub(crate) async fn limit_address(
 
 fn unavailable(error: &StoreError) -> ApiError {
     tracing::error!(%error, "the record is unavailable; answering 503");
+    telemetry::record_failed();
     ApiError::AuditUnavailable
 }
 
@@ -547,6 +648,31 @@ fn log_attempt(entry: &Entry) {
         attempts = entry.attempts,
         "unlink attempt"
     );
+}
+
+/// Whether the caller sent anything the authoriser could recognise a user by.
+fn has_credentials(headers: &HeaderMap, forwarded: &[axum::http::HeaderName]) -> bool {
+    [header::COOKIE, header::AUTHORIZATION]
+        .iter()
+        .chain(forwarded)
+        .any(|name| headers.contains_key(name))
+}
+
+/// Whether the request's body is at most [`UNLINK_BODY_LIMIT`] bytes, read within a few
+/// seconds (a declared length above it is refused unread).
+async fn small_body(headers: &HeaderMap, body: Body) -> bool {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > UNLINK_BODY_LIMIT as u64) {
+        return false;
+    }
+    let read = axum::body::to_bytes(body, UNLINK_BODY_LIMIT);
+    matches!(
+        tokio::time::timeout(Duration::from_secs(5), read).await,
+        Ok(Ok(_))
+    )
 }
 
 /// `Idempotency-Key`: required, 1 to 255 visible ASCII characters. Its presence is also what

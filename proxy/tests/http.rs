@@ -60,6 +60,7 @@ async fn post(url: &str, id: &str, key: &str) -> (u16, reqwest::header::HeaderMa
     let response = reqwest::Client::new()
         .post(format!("{url}/api/mono/accounts/{id}/unlink"))
         .header("idempotency-key", key)
+        .header("cookie", "session=demo")
         .header("accept", "application/json")
         .send()
         .await
@@ -237,6 +238,7 @@ async fn a_client_that_hangs_up_mid_call_still_leaves_intent_and_outcome() {
     let gave_up = reqwest::Client::new()
         .post(format!("{}/api/mono/accounts/{OWNED}/unlink", running.url))
         .header("idempotency-key", "k")
+        .header("cookie", "session=demo")
         .timeout(Duration::from_millis(100))
         .send()
         .await;
@@ -415,6 +417,7 @@ async fn oversized_headers_get_431() {
     let answer = reqwest::Client::new()
         .post(format!("{}/api/mono/accounts/{OWNED}/unlink", running.url))
         .header("idempotency-key", "k")
+        .header("cookie", "session=demo")
         .header("x-request-id", "x".repeat(20 * 1024))
         .send()
         .await
@@ -443,6 +446,7 @@ async fn beyond_the_connection_cap_new_clients_wait_and_unlinks_in_flight_finish
         client
             .post(format!("{url}/api/mono/accounts/{OWNED}/unlink"))
             .header("idempotency-key", "k")
+            .header("cookie", "session=demo")
             .send()
             .await
             .unwrap()
@@ -493,6 +497,7 @@ async fn shutdown_closes_stragglers_after_its_deadline_and_in_flight_unlinks_sti
                 reqwest::Client::new()
                     .post(format!("{url}/api/mono/accounts/{id}/unlink"))
                     .header("idempotency-key", format!("k-{id}"))
+                    .header("cookie", "session=demo")
                     .send()
                     .await
                     .map(|r| r.status().as_u16())

@@ -78,7 +78,8 @@ fn replica_limited(database: &str, mono: &str, per_user: u32, extra: &[&str]) ->
         .args(["--listen", "127.0.0.1:0", "--mono-base-url", mono])
         .args(["--authorize-url", &format!("{mono}/demo/can-unlink")])
         .args(["--database-url", database])
-        .args(["--claim-lease", "3s", "--maintenance-interval", "1s"])
+        .args(["--deadline", "4s", "--claim-lease", "5s"])
+        .args(["--maintenance-interval", "1s"])
         .args(["--rate-limit-per-minute", &per_user.to_string()])
         .args(["--ip-rate-limit-per-minute", "100000"])
         .args(extra)
@@ -103,6 +104,7 @@ async fn unlink(client: &reqwest::Client, replica: &str, id: &str, key: &str) ->
     let answer = client
         .post(format!("{replica}/api/mono/accounts/{id}/unlink"))
         .header("idempotency-key", key)
+        .header("cookie", "session=demo")
         .send()
         .await
         .unwrap();
@@ -256,6 +258,7 @@ fn when_a_replica_dies_the_other_serves_and_the_dead_ones_claims_are_marked() {
                 let sent = client
                     .post(format!("{replica}/api/mono/accounts/{id}/unlink"))
                     .header("idempotency-key", &key)
+                    .header("cookie", "session=demo")
                     .send()
                     .await;
                 (key, sent.map(|r| r.status().as_u16()))
@@ -299,7 +302,7 @@ fn when_a_replica_dies_the_other_serves_and_the_dead_ones_claims_are_marked() {
             "no outcome row for {key}"
         );
     }
-    // The dead replica's three claims expire (3 s) and the survivor marks them.
+    // The dead replica's three claims expire (5 s) and the survivor marks them.
     let started = Instant::now();
     loop {
         let marked = audit(&database)

@@ -84,10 +84,29 @@ async fn intent_then_outcome(stores: Pair) {
     assert_eq!((rows[0].kind, rows[0].outcome), (Kind::Intent, None));
     assert_eq!(rows[1].intent_id, Some(rows[0].id));
     assert!(rows[0].ts.ends_with('Z') && rows[0].ts.len() == 24);
-    // The claim is released: the next unlink of the account may begin.
+    // The claim is released, and the record now answers for the account: a later unlink
+    // with another key finds it unlinked (when) rather than asking Mono again.
+    let later = store
+        .begin(
+            &intent(ACCOUNT, "k2", "alice"),
+            Duration::from_secs(30),
+            soon(),
+        )
+        .await
+        .unwrap();
+    let Begun::Unlinked { at_ms } = later else {
+        panic!("expected the record's answer, got {later:?}")
+    };
+    let recorded = unlink_proxy::time::now_ms() - at_ms;
+    assert!((0..5_000).contains(&recorded), "recorded {recorded} ms ago");
+    // A failure is not an answer: the next unlink of another account may begin.
+    let other = intent(OTHER_ACCOUNT, "k3", "alice");
+    let id = claimed(&*store, &other, Duration::from_secs(30)).await;
+    let failed = outcome_for(&other, id, Outcome::UpstreamUnavailable);
+    store.finish(&failed, soon()).await.unwrap();
     claimed(
         &*store,
-        &intent(ACCOUNT, "k2", "alice"),
+        &intent(OTHER_ACCOUNT, "k4", "alice"),
         Duration::from_secs(30),
     )
     .await;
@@ -473,7 +492,7 @@ async fn postgres_replicas_migrate_together_and_the_schema_is_made_once() {
         .await
         .unwrap();
     assert_eq!(versions.len(), 1);
-    assert_eq!(versions[0].get::<_, i32>(0), 1);
+    assert_eq!(versions[0].get::<_, i32>(0), 2, "every migration, once");
 }
 
 #[tokio::test]

@@ -98,6 +98,49 @@ pub enum Begun {
         /// The other process's intent.
         intent_id: i64,
     },
+    /// The account is unlinked on record (Mono's answer, or its webhook) within
+    /// [`REPLAY_WINDOW`]: answer from the record, call nobody. The key is bound.
+    Unlinked {
+        /// When the first such success was recorded, ms since the epoch (the record's clock).
+        at_ms: i64,
+    },
+}
+
+/// What the record knows about one account, for the status route and for bulk runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccountRecord {
+    /// When Mono first said the account is gone (its 2xx or JSON 404, a resolution, or its
+    /// webhook), RFC 3339; `None` if it never did.
+    pub unlinked_at: Option<String>,
+    /// Mono's `account_unlinked` webhook is on record for it.
+    pub confirmed: bool,
+    /// An unlink of it was sent (or may have been) and nothing settled its outcome: in flight,
+    /// or a crash or an answer that was not Mono's left it unknown.
+    pub unresolved: bool,
+}
+
+/// What an account's record says, in one word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountState {
+    /// No unlink on record.
+    Linked,
+    /// Mono said it is gone.
+    Unlinked,
+    /// An unlink may or may not have happened.
+    Unknown,
+}
+
+impl AccountRecord {
+    /// Unlinked wins: once Mono said so, nothing later makes the account linked again.
+    pub fn state(&self) -> AccountState {
+        if self.unlinked_at.is_some() {
+            AccountState::Unlinked
+        } else if self.unresolved {
+            AccountState::Unknown
+        } else {
+            AccountState::Linked
+        }
+    }
 }
 
 /// Which rows [`Store::entries`] returns.
@@ -157,7 +200,28 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// After Mono answered, in one transaction: writes `outcome` (an `unlink` row naming its
     /// intent), remembers a final outcome for the key, releases the claim, and settles
     /// earlier unknown outcomes for the account if this one is final.
+    ///
+    /// A late outcome, for an intent whose claim another replica took over and marked
+    /// `outcome_unknown`, cannot contradict that: a final one is written as a `resolution`
+    /// (Mono's word settles it), anything else as another `outcome_unknown` row that keeps
+    /// Mono's status.
     async fn finish(&self, outcome: &Entry, deadline: Instant) -> Result<(), StoreError>;
+
+    /// Extends this process's claim for `intent_id` by `lease` from now (the record's clock)
+    /// while Mono is being called. `Ok(false)`: the claim is no longer this process's.
+    async fn renew(
+        &self,
+        intent_id: i64,
+        lease: Duration,
+        deadline: Instant,
+    ) -> Result<bool, StoreError>;
+
+    /// What the record says about an account, without writing anything.
+    async fn account(
+        &self,
+        account_id: &str,
+        deadline: Instant,
+    ) -> Result<AccountRecord, StoreError>;
 
     /// Writes an answer that did not need Mono's call of its own (shared with another
     /// request, or replayed), binding its key like [`Store::begin`] does. `Ok(false)`: the
@@ -186,16 +250,60 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         deadline: Instant,
     ) -> Result<Result<(), i64>, StoreError>;
 
-    /// Whether records can be written right now.
+    /// Whether records can be written right now: a real, tiny write, so a full disk or a
+    /// read-only server shows here.
     async fn health(&self) -> Result<(), StoreError>;
 
-    /// Rows, oldest first.
+    /// Rows, oldest first (at most `query.limit`; page with `after_id`).
     async fn entries(&self, query: &Query) -> Result<Vec<Entry>, StoreError>;
+
+    /// How many rows answer `only`, counted by the engine (nothing is loaded).
+    async fn count(&self, only: Only) -> Result<u64, StoreError>;
 
     /// Forgets what is no longer needed: key bindings past the replay window, rate-limit
     /// counters that have recovered, and, with `retain`, trail rows older than that.
     /// Returns how many trail rows went.
     async fn purge(&self, retain: Option<Duration>) -> Result<u64, StoreError>;
+}
+
+/// The outcome row for an intent that was committed too late to call Mono (or whose
+/// commit's answer was lost): `audit_unavailable`, Mono not called. Writing it with
+/// [`Store::finish`] releases the claim.
+pub fn unsent(intent: &Entry, intent_id: i64) -> Entry {
+    let mut outcome = intent.clone();
+    outcome.kind = Kind::Unlink;
+    outcome.outcome = Some(Outcome::AuditUnavailable);
+    outcome.source = Some(crate::record::Source::Proxy);
+    outcome.intent_id = Some(intent_id);
+    outcome.attempts = 0;
+    outcome.upstream_status = None;
+    outcome.detail =
+        Some("the intent was committed after its deadline, so Mono was not called".into());
+    outcome
+}
+
+/// The row [`Store::finish`] writes: the outcome as it is, or, when its intent was already
+/// marked (another replica took the claim over), a row that cannot contradict the mark. A
+/// final answer from Mono settles the unknown (a `resolution`); anything else leaves it
+/// unknown and keeps Mono's status for the operator.
+pub(crate) fn late_or_on_time(mut outcome: Entry, late: bool) -> Entry {
+    if !late {
+        return outcome;
+    }
+    let said = outcome.outcome.map_or("-", Outcome::as_str);
+    if outcome.outcome.is_some_and(Outcome::is_final) {
+        outcome.kind = Kind::Resolution;
+        outcome.detail = Some(format!(
+            "Mono answered {said} after this call's claim was taken over"
+        ));
+    } else {
+        outcome.outcome = Some(Outcome::OutcomeUnknown);
+        outcome.detail = Some(format!(
+            "Mono's late answer ({said}) came after this call's claim was taken over; the \
+             outcome stays unknown"
+        ));
+    }
+    outcome
 }
 
 /// A name no other open store has, in this process or another, for its claims.
@@ -209,6 +317,43 @@ pub(crate) fn holder_name() -> String {
         std::process::id(),
         crate::time::now_ms()
     )
+}
+
+/// Rows per page when a caller walks the whole trail (`audit`, `migrate-audit`): memory stays
+/// flat however long the trail is.
+pub const PAGE: u32 = 1000;
+
+/// Calls `each` for every row matching `query`, oldest first, a page at a time.
+pub async fn for_each_entry(
+    store: &dyn Store,
+    query: &Query,
+    mut each: impl FnMut(Entry) -> Result<(), StoreError>,
+) -> Result<u64, StoreError> {
+    let mut page = query.clone();
+    page.limit = Some(query.limit.map_or(PAGE, |limit| limit.min(PAGE)));
+    let left = query.limit.map(u64::from);
+    let mut seen = 0;
+    loop {
+        let rows = store.entries(&page).await?;
+        let Some(last) = rows.last().map(|row| row.id) else {
+            return Ok(seen);
+        };
+        for row in rows {
+            each(row)?;
+            seen += 1;
+            if left.is_some_and(|left| seen >= left) {
+                return Ok(seen);
+            }
+        }
+        page.after_id = Some(last);
+    }
+}
+
+/// Milliseconds since the epoch for a trail timestamp (`2026-11-23T20:19:40.123Z`).
+pub(crate) fn ts_millis(ts: &str) -> Result<i64, StoreError> {
+    time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339)
+        .map(|at| (at.unix_timestamp_nanos() / 1_000_000) as i64)
+        .map_err(|_| StoreError::Broken(format!("a row's time {ts:?} is not RFC 3339")))
 }
 
 /// A deadline far enough away to mean "until it works" for background writes.

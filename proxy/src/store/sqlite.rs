@@ -15,97 +15,31 @@ use std::{
 };
 
 use async_trait::async_trait;
-use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, named_params, params};
 use tokio::{sync::Mutex, time::Instant};
 
-use super::{Begun, KeyUse, Only, Query, REPLAY_WINDOW, Store, StoreError, check, valid};
+use super::{
+    AccountRecord, Begun, KeyUse, Only, Query, REPLAY_WINDOW, Store, StoreError, check, ts_millis,
+    valid,
+};
 use crate::{
-    record::{Entry, Kind, Outcome, Source},
+    record::{Entry, Kind, Outcome, Reason, Source, Via},
     time::{millis, now_ms, now_rfc3339, rfc3339},
 };
 
-/// The schema, one entry per version. `PRAGMA user_version` records how many are applied.
-/// Version 1 is what 0.1 wrote; later versions upgrade it in place.
+/// The schema, one file per version, applied in order. `PRAGMA user_version` records how
+/// many are applied. Version 1 is what 0.1 wrote; later versions upgrade it in place.
 const MIGRATIONS: &[&str] = &[
-    "CREATE TABLE audit (
-        id              INTEGER PRIMARY KEY,
-        ts              TEXT NOT NULL,
-        kind            TEXT NOT NULL,
-        request_id      TEXT,
-        principal       TEXT,
-        account_id      TEXT,
-        idempotency_key TEXT,
-        client_ip       TEXT,
-        outcome         TEXT NOT NULL,
-        source          TEXT,
-        upstream_status INTEGER,
-        attempts        INTEGER NOT NULL DEFAULT 0,
-        latency_ms      INTEGER
-    );
-    CREATE INDEX audit_by_key ON audit (idempotency_key, ts);
-    CREATE INDEX audit_by_account ON audit (account_id, ts);
-    CREATE UNIQUE INDEX audit_webhook_once ON audit (account_id, outcome) WHERE kind = 'webhook';",
-    // 2: intents (rows without an outcome) that outcome rows point at; key bindings and
-    // claims in tables of their own. The audit table is rebuilt to drop NOT NULL from
-    // `outcome`; 0.1's webhook rows kept the event name in `source`, now in `detail`.
-    "CREATE TABLE audit_v2 (
-        id              INTEGER PRIMARY KEY,
-        ts              TEXT NOT NULL,      -- RFC 3339, UTC, milliseconds: sorts as text
-        kind            TEXT NOT NULL,      -- intent, unlink, webhook, resolution
-        request_id      TEXT,
-        principal       TEXT,
-        account_id      TEXT,
-        idempotency_key TEXT,
-        client_ip       TEXT,
-        outcome         TEXT,               -- NULL exactly for intents
-        source          TEXT,
-        upstream_status INTEGER,
-        attempts        INTEGER NOT NULL DEFAULT 0,
-        latency_ms      INTEGER,
-        intent_id       INTEGER,            -- the intent an unlink or resolution row settles
-        detail          TEXT,
-        CHECK ((kind = 'intent') = (outcome IS NULL))
-    );
-    INSERT INTO audit_v2 (id, ts, kind, request_id, principal, account_id, idempotency_key,
-        client_ip, outcome, source, upstream_status, attempts, latency_ms, detail)
-    SELECT id, ts, kind, request_id, principal, account_id, idempotency_key, client_ip,
-        outcome, CASE WHEN kind = 'webhook' THEN 'webhook' ELSE source END, upstream_status,
-        attempts, latency_ms, CASE WHEN kind = 'webhook' THEN source END
-    FROM audit;
-    DROP TABLE audit;
-    ALTER TABLE audit_v2 RENAME TO audit;
-    CREATE INDEX audit_by_account ON audit (account_id, id);
-    CREATE INDEX audit_by_intent ON audit (intent_id) WHERE intent_id IS NOT NULL;
-    CREATE INDEX audit_by_ts ON audit (ts);
-    CREATE UNIQUE INDEX audit_webhook_once ON audit (account_id) WHERE kind = 'webhook';
-    CREATE TABLE idempotency_keys (
-        key         TEXT PRIMARY KEY,
-        principal   TEXT NOT NULL,
-        account_id  TEXT NOT NULL,
-        created_ms  INTEGER NOT NULL,
-        outcome     TEXT                    -- the final outcome, once there is one
-    );
-    -- 0.1 replayed final outcomes from audit rows: keep replaying the recent ones.
-    INSERT OR IGNORE INTO idempotency_keys (key, principal, account_id, created_ms, outcome)
-    SELECT idempotency_key, principal, account_id,
-        CAST((julianday(ts) - 2440587.5) * 86400000 AS INTEGER), outcome
-    FROM audit
-    WHERE kind = 'unlink' AND outcome IN ('unlinked', 'already_unlinked')
-        AND idempotency_key IS NOT NULL AND principal IS NOT NULL AND account_id IS NOT NULL
-    ORDER BY id;
-    CREATE TABLE claims (
-        account_id  TEXT PRIMARY KEY,
-        intent_id   INTEGER NOT NULL,
-        holder      TEXT NOT NULL,
-        expires_ms  INTEGER NOT NULL
-    );",
+    include_str!("../../migrations/sqlite/0001_audit.sql"),
+    include_str!("../../migrations/sqlite/0002_intents_keys_claims.sql"),
+    include_str!("../../migrations/sqlite/0003_health_reason_via.sql"),
 ];
 
 /// The columns a new row fills, in the order of [`write_row`]'s parameters.
 macro_rules! written_columns {
     () => {
         "ts, kind, request_id, principal, account_id, idempotency_key, client_ip, outcome, \
-         source, upstream_status, attempts, latency_ms, intent_id, detail"
+         source, upstream_status, attempts, latency_ms, intent_id, detail, reason, via"
     };
 }
 const COLUMNS: &str = concat!("id, ", written_columns!());
@@ -259,6 +193,9 @@ impl Store for SqliteStore {
                     KeyUse::Same(None) | KeyUse::Fresh => {}
                 }
             }
+            if let Some(at) = unlinked_since(tx, &account, now_ms() - millis(REPLAY_WINDOW))? {
+                return Ok(Begun::Unlinked { at_ms: at });
+            }
             let now = now_ms();
             let claim: Option<(i64, String, i64)> = tx
                 .query_row(
@@ -293,13 +230,68 @@ impl Store for SqliteStore {
             return Err(StoreError::Broken("an outcome must name its intent".into()));
         };
         self.write(deadline, move |tx| {
-            insert(tx, &entry)?;
+            let late = has_outcome(tx, intent_id)?;
+            insert(tx, &super::late_or_on_time(entry.clone(), late))?;
             remember_final(tx, &entry)?;
             tx.execute("DELETE FROM claims WHERE intent_id = ?1", [intent_id])?;
             if entry.outcome.is_some_and(Outcome::is_final) {
                 settle(tx, &entry, Source::Upstream)?;
             }
             Ok(())
+        })
+        .await
+    }
+
+    async fn renew(
+        &self,
+        intent_id: i64,
+        lease: Duration,
+        deadline: Instant,
+    ) -> Result<bool, StoreError> {
+        let holder = self.holder.clone();
+        self.write(deadline, move |tx| {
+            let renewed = tx.execute(
+                "UPDATE claims SET expires_ms = ?3 WHERE intent_id = ?1 AND holder = ?2",
+                params![intent_id, holder, now_ms() + millis(lease)],
+            )?;
+            Ok(renewed == 1)
+        })
+        .await
+    }
+
+    async fn account(
+        &self,
+        account_id: &str,
+        _deadline: Instant,
+    ) -> Result<AccountRecord, StoreError> {
+        let account = account_id.to_owned();
+        self.read(move |connection| {
+            let unlinked_at: Option<String> = connection.query_row(
+                &format!("SELECT MIN(ts) FROM audit WHERE account_id = ?1 AND {SUCCESS}"),
+                [&account],
+                |row| row.get(0),
+            )?;
+            let confirmed = connection
+                .query_row(
+                    "SELECT 1 FROM audit WHERE account_id = ?1 AND kind = 'webhook'",
+                    [&account],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            let unresolved = connection
+                .query_row(
+                    &format!("SELECT 1 FROM audit WHERE account_id = ?1 {UNRESOLVED} LIMIT 1"),
+                    [&account],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            Ok(AccountRecord {
+                unlinked_at,
+                confirmed,
+                unresolved,
+            })
         })
         .await
     }
@@ -410,9 +402,18 @@ impl Store for SqliteStore {
     }
 
     async fn health(&self) -> Result<(), StoreError> {
-        // Taking the write lock (and letting it go) proves a row could be written now.
+        // A real write, committed: a full disk or a read-only file fails here as an unlink's
+        // intent would.
         let deadline = Instant::now() + Duration::from_millis(1500);
-        self.write(deadline, |_| Ok(())).await
+        self.write(deadline, |tx| {
+            tx.execute(
+                "INSERT INTO health (id, checked_ms) VALUES (1, ?1)
+                 ON CONFLICT (id) DO UPDATE SET checked_ms = excluded.checked_ms",
+                [now_ms()],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     async fn purge(&self, retain: Option<Duration>) -> Result<u64, StoreError> {
@@ -448,44 +449,106 @@ impl Store for SqliteStore {
         let only = query.only;
         let after = query.after_id.unwrap_or(0);
         let limit = i64::from(query.limit.unwrap_or(u32::MAX));
-        let cutoff = match only {
-            Only::Unconfirmed { older_than } => {
-                Some(rfc3339(time::OffsetDateTime::now_utc() - older_than))
-            }
-            _ => None,
-        };
         self.read(move |connection| {
-            let filter = match only {
-                Only::All => "",
-                Only::Unconfirmed { .. } => {
-                    "AND kind = 'unlink' AND outcome = 'unlinked' AND source = 'upstream'
-                     AND ts <= ?3
-                     AND NOT EXISTS (SELECT 1 FROM audit w WHERE w.kind = 'webhook'
-                         AND w.account_id = audit.account_id)"
-                }
-                // Intents with no outcome yet, or an unknown one nothing settled since.
-                Only::Unresolved => {
-                    "AND kind = 'intent'
-                     AND NOT EXISTS (SELECT 1 FROM audit o WHERE o.intent_id = audit.id
-                         AND (o.kind = 'resolution' OR (o.kind = 'unlink'
-                             AND o.outcome != 'outcome_unknown')))"
-                }
-            };
-            let mut statement = connection.prepare(&format!(
+            let (filter, cutoff) = filter(only);
+            let mut statement = connection.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM audit
-                 WHERE (?1 IS NULL OR account_id = ?1) AND (?2 IS NULL OR ts >= ?2)
-                    -- ?3 is named in every query, so one parameter list fits them all
-                    AND (?3 IS NULL OR ?3 IS NOT NULL) AND id > ?4 {filter}
-                 ORDER BY id LIMIT ?5"
+                 WHERE (:account IS NULL OR account_id = :account)
+                    AND (:since IS NULL OR ts >= :since) AND id > :after
+                    AND {NAMES_CUTOFF} {filter}
+                 ORDER BY id LIMIT :limit"
             ))?;
             let rows = statement.query_map(
-                params![account, since, cutoff, after, limit],
+                named_params! {
+                    ":account": account, ":since": since, ":cutoff": cutoff,
+                    ":after": after, ":limit": limit,
+                },
                 entry_from_row,
             )?;
             rows.collect()
         })
         .await
     }
+
+    async fn count(&self, only: Only) -> Result<u64, StoreError> {
+        self.read(move |connection| {
+            let (filter, cutoff) = filter(only);
+            connection.query_row(
+                &format!("SELECT COUNT(*) FROM audit WHERE {NAMES_CUTOFF} {filter}"),
+                named_params! { ":cutoff": cutoff },
+                |row| row.get::<_, i64>(0).map(|n| n as u64),
+            )
+        })
+        .await
+    }
+}
+
+/// Rows Mono's word says the account is gone by: its 2xx or JSON 404 (and the answers that
+/// shared or replayed one), a resolution, or its webhook.
+const SUCCESS: &str = "((kind IN ('unlink', 'resolution') \
+    AND outcome IN ('unlinked', 'already_unlinked')) OR kind = 'webhook')";
+
+/// Intents with no outcome yet, or an unknown one nothing settled since.
+const UNRESOLVED: &str = "AND kind = 'intent'
+    AND NOT EXISTS (SELECT 1 FROM audit o WHERE o.intent_id = audit.id
+        AND (o.kind = 'resolution' OR (o.kind = 'unlink' AND o.outcome != 'outcome_unknown')))";
+
+/// Names `:cutoff` in every query, so the same parameters fit every filter.
+const NAMES_CUTOFF: &str = "(:cutoff IS NULL OR :cutoff IS NOT NULL)";
+
+/// The SQL that selects `only`'s rows (after `AND`), and its `:cutoff` time, if it has one.
+fn filter(only: Only) -> (&'static str, Option<String>) {
+    match only {
+        Only::All => ("", None),
+        Only::Unconfirmed { older_than } => (
+            "AND kind = 'unlink' AND outcome = 'unlinked' AND source = 'upstream'
+             AND ts <= :cutoff
+             AND NOT EXISTS (SELECT 1 FROM audit w WHERE w.kind = 'webhook'
+                 AND w.account_id = audit.account_id)",
+            Some(rfc3339(time::OffsetDateTime::now_utc() - older_than)),
+        ),
+        Only::Unresolved => (UNRESOLVED, None),
+    }
+}
+
+/// When the account was first unlinked on record at or after `since_ms`, if it was.
+fn unlinked_since(
+    tx: &Transaction<'_>,
+    account: &str,
+    since_ms: i64,
+) -> rusqlite::Result<Option<i64>> {
+    let since = rfc3339(
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(since_ms) * 1_000_000)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+    );
+    let first: Option<String> = tx.query_row(
+        &format!("SELECT MIN(ts) FROM audit WHERE account_id = ?1 AND ts >= ?2 AND {SUCCESS}"),
+        params![account, since],
+        |row| row.get(0),
+    )?;
+    first
+        .map(|ts| {
+            ts_millis(&ts).map_err(|error| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    1,
+                    rusqlite::types::Type::Text,
+                    Box::new(error),
+                )
+            })
+        })
+        .transpose()
+}
+
+/// Whether the intent already has an outcome row (another process marked it).
+fn has_outcome(tx: &Transaction<'_>, intent_id: i64) -> rusqlite::Result<bool> {
+    Ok(tx
+        .query_row(
+            "SELECT 1 FROM audit WHERE kind = 'unlink' AND intent_id = ?1",
+            [intent_id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
 }
 
 /// Creates `path` readable and writable by its owner only, if it does not exist. SQLite then
@@ -584,7 +647,8 @@ fn insert_or_ignore(tx: &Transaction<'_>, entry: &Entry) -> rusqlite::Result<boo
 
 fn write_row(tx: &Transaction<'_>, entry: &Entry, verb: &str) -> rusqlite::Result<usize> {
     let sql = format!(
-        "{verb} INTO audit ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        "{verb} INTO audit ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
+         ?14, ?15, ?16)",
         written_columns!()
     );
     tx.execute(
@@ -604,6 +668,8 @@ fn write_row(tx: &Transaction<'_>, entry: &Entry, verb: &str) -> rusqlite::Resul
             entry.latency_ms,
             entry.intent_id,
             entry.detail,
+            entry.reason.map(Reason::as_str),
+            entry.via.map(Via::as_str),
         ],
     )
 }
@@ -682,9 +748,9 @@ fn remember_final(tx: &Transaction<'_>, entry: &Entry) -> rusqlite::Result<()> {
 fn mark_unknown(tx: &Transaction<'_>, intent_id: i64, why: &str) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO audit (ts, kind, request_id, principal, account_id, idempotency_key,
-            client_ip, outcome, source, intent_id, detail)
+            client_ip, outcome, source, intent_id, detail, reason, via)
          SELECT ?1, 'unlink', request_id, principal, account_id, idempotency_key, client_ip,
-            'outcome_unknown', 'recovery', id, ?3
+            'outcome_unknown', 'recovery', id, ?3, reason, via
          FROM audit WHERE id = ?2 AND kind = 'intent'
             AND NOT EXISTS (SELECT 1 FROM audit o WHERE o.kind = 'unlink' AND o.intent_id = ?2)",
         params![now_rfc3339(), intent_id, why],
@@ -701,8 +767,9 @@ fn settle(tx: &Transaction<'_>, by: &Entry, source: Source) -> rusqlite::Result<
     };
     tx.execute(
         "INSERT INTO audit (ts, kind, request_id, principal, account_id, outcome, source,
-            intent_id, detail)
-         SELECT ?1, 'resolution', ?2, u.principal, u.account_id, 'unlinked', ?4, u.intent_id, ?5
+            intent_id, detail, reason, via)
+         SELECT ?1, 'resolution', ?2, u.principal, u.account_id, 'unlinked', ?4, u.intent_id, ?5,
+            u.reason, u.via
          FROM audit u
          WHERE u.kind = 'unlink' AND u.outcome = 'outcome_unknown' AND u.account_id = ?3
             AND NOT EXISTS (SELECT 1 FROM audit r WHERE r.kind = 'resolution'
@@ -748,5 +815,7 @@ fn entry_from_row(row: &Row<'_>) -> rusqlite::Result<Entry> {
         latency_ms: row.get(12)?,
         intent_id: row.get(13)?,
         detail: row.get(14)?,
+        reason: word(15)?.map(|w| parse_word(15, &w)).transpose()?,
+        via: word(16)?.map(|w| parse_word(16, &w)).transpose()?,
     })
 }

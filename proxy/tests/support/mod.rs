@@ -126,9 +126,15 @@ pub fn unlink(id: &str, key: &str) -> axum::http::request::Builder {
         .header("idempotency-key", key)
 }
 
-/// The same, ready to send.
+/// The same, from a signed-in browser (requests with no credentials at all are refused
+/// before the authoriser), ready to send.
 pub fn post_unlink(id: &str, key: &str) -> Request<Body> {
-    unlink(id, key).body(Body::empty()).unwrap()
+    signed_in(unlink(id, key)).body(Body::empty()).unwrap()
+}
+
+/// Adds the demo user's session cookie.
+pub fn signed_in(request: axum::http::request::Builder) -> axum::http::request::Builder {
+    request.header("cookie", "session=demo")
 }
 
 /// An answer, with a check no test can forget: the secret key is nowhere in it.

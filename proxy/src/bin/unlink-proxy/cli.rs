@@ -200,6 +200,12 @@ pub(crate) struct ServeArgs {
         value_parser = parse_per_minute)]
     pub ip_rate_limit_per_minute: NonZeroU32,
 
+    /// Webhook deliveries with the right secret allowed per minute, from all addresses
+    /// together (Mono's deliveries after an offboarding come fast).
+    #[arg(long, env = "UNLINK_WEBHOOK_RATE_LIMIT_PER_MINUTE", default_value = "6000",
+        value_parser = parse_per_minute)]
+    pub webhook_rate_limit_per_minute: NonZeroU32,
+
     /// Most calls to Mono per unlink (retries on 429/502/503/504 and broken connections).
     #[arg(long, env = "UNLINK_UPSTREAM_ATTEMPTS", default_value = "3",
         value_parser = clap::value_parser!(u32).range(1..=10))]

@@ -48,6 +48,17 @@ pub(crate) async fn plan(args: &ServeArgs) -> Result<Plan, String> {
     }
     plan.warnings.extend(warnings);
     plan.upstream.check()?;
+    if args.claim_lease <= args.deadline {
+        return Err(format!(
+            "--claim-lease ({}) must be longer than --deadline ({}): a claim that can expire \
+             while its unlink is still within its deadline lets another replica call Mono again",
+            humantime::format_duration(args.claim_lease),
+            humantime::format_duration(args.deadline)
+        ));
+    }
+    if let Some(dir) = &args.static_dir {
+        refuse_secrets_in(dir, args)?;
+    }
     // A page (index.html) or the widget (unlink.js, as in a CDN folder): anything else is
     // most likely a build that has not run, or a typo.
     if let Some(dir) = &args.static_dir
@@ -161,6 +172,23 @@ fn live(args: &ServeArgs, key: Option<SecretKey>) -> Result<Plan, String> {
     }
     upstream.api = args.mono_api;
     upstream.max_attempts = args.upstream_attempts;
+    let mut warnings = Vec::new();
+    if !key.is_live() {
+        let public: Vec<&String> = args
+            .public_origins
+            .iter()
+            .chain(&args.allowed_origins)
+            .filter(|origin| !is_loopback_origin(origin))
+            .collect();
+        if let Some(first) = public.first() {
+            warnings.push(format!(
+                "a test_sk_ (sandbox) key serves {first}, which is not this machine: Mono's \
+                 sandbox does not know live accounts and answers 404, which the proxy reports \
+                 as \"already unlinked\", so real users would be told their account is gone \
+                 while nothing was unlinked. Use your live_sk_ key for real users."
+            ));
+        }
+    }
     let forwarded: Vec<String> = ["Cookie", "Authorization"]
         .into_iter()
         .map(str::to_owned)
@@ -183,8 +211,62 @@ fn live(args: &ServeArgs, key: Option<SecretKey>) -> Result<Plan, String> {
             forwarded.join(", ")
         ),
         webhook_secret: webhook_secret(args)?,
-        warnings: Vec::new(),
+        warnings,
     })
+}
+
+/// Whether an origin's host is this machine (`localhost`, 127.0.0.0/8, `[::1]`).
+fn is_loopback_origin(origin: &str) -> bool {
+    match Url::parse(origin)
+        .ok()
+        .and_then(|url| url.host().map(|h| h.to_owned()))
+    {
+        Some(url::Host::Domain(name)) => name == "localhost" || name.ends_with(".localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Refuses a static folder that holds the SQLite record or a secret's file: anyone could
+/// download them (`--static-dir .` beside the default `--audit-db` serves the whole trail).
+fn refuse_secrets_in(dir: &Path, args: &ServeArgs) -> Result<(), String> {
+    let Ok(dir) = dir.canonicalize() else {
+        return Ok(()); // a missing folder is refused by the check for its page
+    };
+    let mut private: Vec<(&str, &Path)> = Vec::new();
+    if args.record.database_url.is_none() {
+        private.push(("the audit record (--audit-db)", &args.record.audit_db));
+    }
+    if let Some(file) = &args.secret_key_file {
+        private.push(("the Mono key file (--secret-key-file)", file));
+    }
+    if let Some(file) = &args.webhook_secret_file {
+        private.push(("the webhook secret file", file));
+    }
+    for (what, path) in private {
+        if resolved(path).is_some_and(|path| path.starts_with(&dir)) {
+            return Err(format!(
+                "--static-dir {} would serve {what} to anyone: {} is inside it. Serve a \
+                 folder holding only the widget and your page (e.g. dist/), or keep the file \
+                 elsewhere",
+                dir.display(),
+                path.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A path made absolute with its folder's real location (the file itself may not exist yet).
+fn resolved(path: &Path) -> Option<std::path::PathBuf> {
+    let path = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().ok()?.join(path)
+    };
+    let parent = path.parent()?.canonicalize().ok()?;
+    Some(parent.join(path.file_name()?))
 }
 
 /// The proxy's config: the plan, the record, and what every deployment shares.
@@ -201,6 +283,8 @@ pub(crate) fn config(
     config.authorize_forward_headers = args.authorize_forward_headers.clone();
     config.webhook_secret = plan.webhook_secret;
     config.trust_forwarded_for = args.trust_forwarded_for;
+    // The demo's user is known without signing in; a real authoriser needs credentials.
+    config.require_credentials = !args.fake_mono;
     config.deadline = args.deadline;
     config.lease = args.claim_lease;
     config.retain = args
@@ -210,6 +294,7 @@ pub(crate) fn config(
     config.rate_limits = RateLimits {
         per_principal: args.rate_limit_per_minute,
         per_address: args.ip_rate_limit_per_minute,
+        per_webhook_secret: args.webhook_rate_limit_per_minute,
     };
     Ok(config)
 }

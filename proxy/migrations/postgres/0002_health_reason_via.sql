@@ -1,0 +1,10 @@
+-- One row that /healthz rewrites, so the health check is a real write: a read-only server
+-- or a full disk shows there before an unlink finds out.
+CREATE TABLE health (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    checked_at  TIMESTAMPTZ NOT NULL
+);
+-- Why an unlink was asked for (user_request, account_closed, erasure_request, offboarding,
+-- other), and through which door it came (widget, service, cli, library).
+ALTER TABLE audit ADD COLUMN reason TEXT;
+ALTER TABLE audit ADD COLUMN via TEXT;
