@@ -53,8 +53,8 @@ fi
 # 3. From Debian: Chromium, Firefox ESR and WebKitGTK (its WebDriver starts MiniBrowser,
 #    which needs an X display: Xvfb) for the browser tests; PostgreSQL 15 and nginx for the
 #    replica tests and the reference set-up (started by the scripts, never as services);
-#    wrk for the proxy benchmark.
-packages=(chromium chromium-driver firefox-esr webkit2gtk-driver xvfb xauth postgresql nginx wrk)
+#    wrk for the proxy benchmark; faketime, for a replica whose clock runs fast.
+packages=(chromium chromium-driver firefox-esr webkit2gtk-driver xvfb xauth postgresql nginx wrk faketime)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")

@@ -147,6 +147,9 @@ struct DemoUser {
     principal: String,
     /// The accounts the user owns; `None`: every account (for load tests).
     owned: Option<HashSet<String>>,
+    /// Each answer waits a random time up to this: a loaded session store, whose slow
+    /// answers let some of many concurrent confirmations reach the record late.
+    latency: Duration,
 }
 
 /// Which `mono-sec-key` values the fake accepts.
@@ -184,7 +187,16 @@ impl FakeMono {
         self.demo_user = Some(DemoUser {
             principal: principal.to_owned(),
             owned,
+            latency: Duration::ZERO,
         });
+        self
+    }
+
+    /// Makes the demo authoriser answer after a random wait of up to `latency`.
+    pub fn with_authoriser_latency(mut self, latency: Duration) -> Self {
+        if let Some(user) = &mut self.demo_user {
+            user.latency = latency;
+        }
         self
     }
 
@@ -410,6 +422,9 @@ async fn can_unlink(State(fake): State<Arc<FakeMono>>, body: axum::body::Bytes) 
     let Some(user) = &fake.demo_user else {
         return StatusCode::NOT_FOUND.into_response();
     };
+    if !user.latency.is_zero() {
+        tokio::time::sleep(user.latency.mul_f64(rand::random::<f64>())).await;
+    }
     let owns = user
         .owned
         .as_ref()

@@ -134,6 +134,19 @@ async fn anything_but_an_explicit_yes_denies_without_calling_mono() {
             Duration::ZERO,
         ),
         (200, JSON, "", Duration::ZERO),
+        // Ambiguous: a parser that keeps the last key would read "true".
+        (
+            200,
+            JSON,
+            r#"{"allowed": false, "allowed": true, "principal": "user-42"}"#,
+            Duration::ZERO,
+        ),
+        (
+            200,
+            JSON,
+            r#"{"allowed": true, "principal": "user-42", "principal": "admin"}"#,
+            Duration::ZERO,
+        ),
         (204, JSON, "", Duration::ZERO),
         (201, JSON, YES, Duration::ZERO),
         (403, JSON, YES, Duration::ZERO),

@@ -649,6 +649,14 @@ fn the_probe_tells_each_set_up_apart() {
         ),
         case("gateway page", gateway, &[], "http", false, check_url),
         case(
+            "a 200 page in Mono's place",
+            FakeMono::new(TEST_KEY).with_fault("*", "html200".parse().unwrap()),
+            &[],
+            "http",
+            false,
+            "captive portal",
+        ),
+        case(
             "wrong version",
             FakeMono::new(TEST_KEY).only_api(MonoApi::V1),
             &["--mono-api", "v2"],
@@ -805,6 +813,150 @@ fn configuration_traps_are_refused_or_flagged_without_printing_secrets() {
         assert!(ok);
         assert!(!stdout.contains("warning"), "{stdout}");
     }
+}
+
+#[test]
+fn traps_an_operator_in_a_hurry_falls_into_are_refused_or_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |args: &[&str]| {
+        run(proxy()
+            .current_dir(dir.path())
+            .env("MONO_SEC_KEY", TEST_KEY)
+            .args(["check", "--authorize-url", "https://app.example/can"])
+            .args(args))
+    };
+    // A lease that can run out while its unlink is still within its deadline.
+    let (ok, _, stderr) = check(&["--claim-lease", "3s", "--deadline", "12s"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("--claim-lease (3s) must be longer than --deadline (12s)"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = check(&["--claim-lease", "12s", "--deadline", "12s"]);
+    assert!(!ok, "equal is not longer: {stderr}");
+    assert!(check(&["--claim-lease", "13s", "--deadline", "12s"]).0);
+
+    // `--static-dir .` beside the default record would serve the whole trail to anyone.
+    std::fs::write(dir.path().join("index.html"), "<!doctype html>").unwrap();
+    let (ok, _, stderr) = check(&["--static-dir", "."]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("would serve the audit record (--audit-db) to anyone"),
+        "{stderr}"
+    );
+    let elsewhere = tempfile::tempdir().unwrap();
+    let record = elsewhere.path().join("audit.sqlite3");
+    let (ok, _, stderr) = check(&["--static-dir", ".", "--audit-db", record.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    // The same for a secret's file.
+    let key = dir.path().join("mono.key");
+    std::fs::write(&key, TEST_KEY).unwrap();
+    let (ok, _, stderr) = run(proxy()
+        .current_dir(dir.path())
+        .args(["check", "--authorize-url", "https://app.example/can"])
+        .args(["--static-dir", ".", "--audit-db", record.to_str().unwrap()])
+        .args(["--secret-key-file", "mono.key"]));
+    assert!(!ok);
+    assert!(stderr.contains("would serve the Mono key file"), "{stderr}");
+    assert!(!stderr.contains(&TEST_KEY[8..]), "{stderr}");
+
+    // A sandbox key serving real users' pages: Mono's 404 would tell them "already unlinked".
+    let (ok, stdout, _) = check(&[]);
+    assert!(ok);
+    assert!(
+        stdout.contains("a test_sk_ (sandbox) key serves https://app.example"),
+        "{stdout}"
+    );
+    let (ok, stdout, _) = run(proxy()
+        .env("MONO_SEC_KEY", TEST_KEY)
+        .env("UNLINK_PUBLIC_ORIGINS", "http://localhost:3000")
+        .args(["check", "--authorize-url", "https://app.example/can"]));
+    assert!(ok);
+    assert!(
+        !stdout.contains("sandbox"),
+        "a local page: no warning: {stdout}"
+    );
+}
+
+#[test]
+fn on_a_full_disk_healthz_says_so_as_an_unlink_would() {
+    // The disk fills (here: the process may not grow a file past 256 KiB). Unlinks answer
+    // 503, and /healthz must say 503 too: a health check that writes nothing would say 200.
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let files = static_dir();
+    let accounts: Vec<String> = (0..60).map(|i| format!("full{i:02}")).collect();
+    let mut command = proxy();
+    command
+        .stderr(Stdio::null())
+        .args(["--listen", "127.0.0.1:0", "--fake-mono"])
+        .arg("--audit-db")
+        .arg(dir.path().join("a.sqlite3"))
+        .arg("--static-dir")
+        .arg(files.path())
+        .args([
+            "--rate-limit-per-minute",
+            "1000",
+            "--ip-rate-limit-per-minute",
+            "1000",
+        ]);
+    for id in &accounts {
+        command.args(["--fake-mono-account", id]);
+    }
+    unsafe {
+        command.pre_exec(|| {
+            // A write past the limit fails (EFBIG) instead of killing the process.
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit {
+                rlim_cur: 256 * 1024,
+                rlim_max: 256 * 1024,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let demo = start(command);
+    let url = demo.url.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let health = || async {
+            client
+                .get(format!("{url}/healthz"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        };
+        assert_eq!(health().await, 200);
+        let mut refused = None;
+        for id in &accounts {
+            let status = client
+                .post(format!("{url}/api/mono/accounts/{id}/unlink"))
+                .header("idempotency-key", id.as_str())
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16();
+            if status == 503 {
+                refused = Some(id);
+                break;
+            }
+            assert_eq!(status, 200, "{id}");
+        }
+        assert!(refused.is_some(), "the record never filled up");
+        assert_eq!(health().await, 503, "healthz reports what a write does");
+    });
+    // Dropped, not stopped: a graceful stop would wait for an outcome the disk cannot take.
+    drop(demo);
 }
 
 /// `GET {url}/metrics`, as text.

@@ -338,7 +338,10 @@ async fn graceful_shutdown_lets_an_unlink_in_flight_finish() {
 
 // Slow and hostile clients ----------------------------------------------------------------
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
 
 /// A connection that sends half a request and then nothing: a slowloris client.
 async fn half_open(url: &str) -> tokio::net::TcpStream {
@@ -432,6 +435,8 @@ async fn beyond_the_connection_cap_new_clients_wait_and_unlinks_in_flight_finish
     let mut h = harness(&[(OWNED, "latency:800")]).await;
     let limits = ServerLimits {
         max_connections: 2,
+        // Every client here is 127.0.0.1: this is about the cap for all addresses.
+        max_connections_per_address: None,
         header_timeout: Duration::from_secs(30),
         ..ServerLimits::default()
     };
@@ -534,4 +539,166 @@ async fn shutdown_closes_stragglers_after_its_deadline_and_in_flight_unlinks_sti
         outcomes.iter().filter(|o| **o == Outcome::Unlinked).count(),
         2
     );
+}
+
+// One address must not starve the others -----------------------------------------------
+
+/// How the attacking address misbehaves.
+#[derive(Clone, Copy, Debug)]
+enum Attack {
+    /// Sends half a request head and never finishes it.
+    HalfOpen,
+    /// Pipelines requests and never reads the answers.
+    NonReading,
+}
+
+/// A connection from `source`: the whole of 127.0.0.0/8 is this machine, so two loopback
+/// addresses stand for two clients. A small receive buffer, so answers back up quickly.
+async fn connect_from(source: std::net::Ipv4Addr, url: &str) -> std::io::Result<TcpStream> {
+    let target: std::net::SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_recv_buffer_size(4096)?;
+    socket.bind((source, 0).into())?;
+    socket.connect(target).await
+}
+
+/// Keeps `connections` of `attack` open from 127.0.0.2, reconnecting whenever the server
+/// drops one, until the task is aborted.
+fn attack(url: &str, attack: Attack, connections: usize) -> Vec<tokio::task::JoinHandle<()>> {
+    let pipelined = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".repeat(2000);
+    (0..connections)
+        .map(|_| {
+            let (url, pipelined) = (url.to_owned(), pipelined.clone());
+            tokio::spawn(async move {
+                loop {
+                    let Ok(mut stream) = connect_from([127, 0, 0, 2].into(), &url).await else {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    };
+                    let head: &[u8] = match attack {
+                        Attack::HalfOpen => {
+                            b"POST /api/mono/accounts/a/unlink HTTP/1.1\r\nHost: x\r\n"
+                        }
+                        Attack::NonReading => pipelined.as_bytes(),
+                    };
+                    let _ = stream.write_all(head).await;
+                    // Never read an answer; peek (which consumes nothing) until the server
+                    // gives up on us: end of stream, or its reset.
+                    let mut one = [0u8; 1];
+                    while let Ok(1) = stream.peek(&mut one).await {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// `tries` fresh `GET /healthz` from 127.0.0.1, one every 200 ms: how many were answered
+/// within a second.
+async fn served_within_a_second(url: &str, tries: usize) -> usize {
+    let mut served = 0;
+    for _ in 0..tries {
+        let started = Instant::now();
+        let answered = tokio::time::timeout(Duration::from_secs(1), async {
+            let mut stream = connect_from([127, 0, 0, 1].into(), url).await.ok()?;
+            stream
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .await
+                .ok()?;
+            let mut answer = Vec::new();
+            stream.read_to_end(&mut answer).await.ok()?;
+            answer.starts_with(b"HTTP/1.1 200").then_some(())
+        })
+        .await;
+        if matches!(answered, Ok(Some(()))) {
+            served += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(200).saturating_sub(started.elapsed())).await;
+    }
+    served
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_with_twice_the_connection_cap_cannot_keep_others_out() {
+    for variant in [Attack::HalfOpen, Attack::NonReading] {
+        let mut h = harness(&[]).await;
+        let limits = ServerLimits {
+            max_connections: 64,
+            header_timeout: Duration::from_secs(2),
+            write_timeout: Duration::from_secs(2),
+            ..ServerLimits::default()
+        };
+        let running = serve_with(h.proxy_with(|_| {}).await, limits).await;
+        let attackers = attack(&running.url, variant, 128);
+        // Let the attack take every slot it can.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let tries = 40;
+        let served = served_within_a_second(&running.url, tries).await;
+        for attacker in attackers {
+            attacker.abort();
+        }
+        assert!(
+            served * 100 >= tries * 95,
+            "{variant:?}: only {served} of {tries} answered within 1 s"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_a_large_answer_is_closed_after_the_write_timeout() {
+    let mut h = harness(&[]).await;
+    let files = tempfile::tempdir().unwrap();
+    std::fs::write(files.path().join("index.html"), "<!doctype html>").unwrap();
+    std::fs::write(files.path().join("big.js"), vec![b'x'; 32 << 20]).unwrap();
+    let dir = files.path().to_owned();
+    let limits = ServerLimits {
+        write_timeout: Duration::from_secs(1),
+        ..ServerLimits::default()
+    };
+    let running = serve_with(h.proxy_with(|c| c.static_dir = Some(dir)).await, limits).await;
+    let mut stream = connect_from([127, 0, 0, 1].into(), &running.url)
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /big.js HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    // Not reading: the server's writes stall, and after a second it gives up.
+    let waited = Instant::now();
+    let mut got = 0usize;
+    let mut buffer = vec![0u8; 64 * 1024];
+    // Wait well past the write timeout before reading anything.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => got += n,
+            Err(_) => panic!("the connection is still open after {:?}", waited.elapsed()),
+        }
+    }
+    assert!(got < 32 << 20, "the whole file arrived: {got} bytes");
+}
+
+#[tokio::test]
+async fn a_connection_serves_at_most_its_request_cap_then_closes() {
+    let mut h = harness(&[]).await;
+    let limits = ServerLimits {
+        max_requests_per_connection: 10,
+        ..ServerLimits::default()
+    };
+    let running = serve_with(h.proxy_with(|_| {}).await, limits).await;
+    let mut stream = connect_from([127, 0, 0, 1].into(), &running.url)
+        .await
+        .unwrap();
+    let pipelined = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".repeat(50);
+    stream.write_all(pipelined.as_bytes()).await.unwrap();
+    let mut answers = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answers))
+        .await
+        .expect("closed after its cap")
+        .unwrap();
+    let text = String::from_utf8_lossy(&answers);
+    assert_eq!(text.matches("HTTP/1.1 200").count(), 10, "{text}");
+    assert_eq!(text.matches("connection: close").count(), 1, "{text}");
 }

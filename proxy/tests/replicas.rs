@@ -73,22 +73,48 @@ fn replica(database: &str, mono: &str, extra: &[&str]) -> Running {
 
 /// The same, with `per_user` unlinks a minute.
 fn replica_limited(database: &str, mono: &str, per_user: u32, extra: &[&str]) -> Running {
-    let mut child = proxy()
+    replica_with(database, mono, per_user, extra, |_| {})
+}
+
+/// The same, with the command adjusted (its environment, say) before it starts.
+fn replica_with(
+    database: &str,
+    mono: &str,
+    per_user: u32,
+    extra: &[&str],
+    adjust: impl FnOnce(&mut std::process::Command),
+) -> Running {
+    let mut command = proxy();
+    adjust(&mut command);
+    let mut child = command
         .env("MONO_SEC_KEY", KEY)
         .args(["--listen", "127.0.0.1:0", "--mono-base-url", mono])
         .args(["--authorize-url", &format!("{mono}/demo/can-unlink")])
         .args(["--database-url", database])
-        .args(["--deadline", "4s", "--claim-lease", "5s"])
-        .args(["--maintenance-interval", "1s"])
         .args(["--rate-limit-per-minute", &per_user.to_string()])
         .args(["--ip-rate-limit-per-minute", "100000"])
-        .args(extra)
+        .args(extra_or_default(extra))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let url = wait_for_line(child.stderr.take().unwrap(), "listening on ");
     Running { child, url }
+}
+
+/// `extra`, with the replica tests' deadline, lease and upkeep unless it sets its own.
+fn extra_or_default<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = extra.to_vec();
+    for (flag, value) in [
+        ("--deadline", "4s"),
+        ("--claim-lease", "5s"),
+        ("--maintenance-interval", "1s"),
+    ] {
+        if !extra.contains(&flag) {
+            args.extend([flag, value]);
+        }
+    }
+    args
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -434,4 +460,276 @@ fn migrate_audit_copies_a_sqlite_trail_once_and_resumes() {
     let intent = rows.iter().find(|r| r["kind"] == "intent").unwrap();
     let outcome = rows.last().unwrap();
     assert_eq!(outcome["intent_id"], intent["id"]);
+}
+
+/// `count` confirmations of `account` at once, each with its own key, spread over the
+/// replicas in turn: their answers.
+async fn confirmations(replicas: &[&str], account: &str, count: usize) -> Vec<(u16, Value)> {
+    let client = reqwest::Client::new();
+    join_all((0..count).map(|i| {
+        let (client, replica) = (client.clone(), replicas[i % replicas.len()].to_owned());
+        let key = format!("{account}-tab-{i}");
+        async move { unlink(&client, &replica, account, &key).await }
+    }))
+    .await
+}
+
+#[test]
+fn forty_confirmations_with_their_own_keys_over_two_replicas_make_one_call_and_all_hear_unlinked() {
+    // Two tabs, a double tap, a phone: forty confirmations of one account with different
+    // keys, split over two replicas, Mono taking 300 ms, and a session store slow enough
+    // (up to 800 ms) that some confirmations reach the record after the unlink landed. One
+    // Mono call, and every user is told "unlinked": none is told "already unlinked" for the
+    // unlink they just made.
+    let rt = runtime();
+    let database = rt.block_on(support::postgres::fresh_database());
+    let accounts: Vec<String> = (0..5).map(|i| format!("race{i:02}")).collect();
+    let mut flags = vec![
+        "--fake-mono-fault".to_owned(),
+        "*=latency:300".to_owned(),
+        "--demo-authoriser-latency".to_owned(),
+        "800ms".to_owned(),
+    ];
+    for id in &accounts {
+        flags.extend(["--fake-mono-account".to_owned(), id.clone()]);
+    }
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let fake = fake_mono(&flags);
+    let replicas = [
+        replica(&database, &fake.url, &[]),
+        replica(&database, &fake.url, &[]),
+    ];
+    let urls = [replicas[0].url.as_str(), replicas[1].url.as_str()];
+    rt.block_on(async {
+        for account in &accounts {
+            let answers = confirmations(&urls, account, 40).await;
+            for (status, body) in &answers {
+                assert_eq!(*status, 200, "{account}: {body}");
+                assert_eq!(body["data"]["already_unlinked"], false, "{account}: {body}");
+            }
+            assert_eq!(calls(&fake.url).await[account.as_str()], 1, "{account}");
+        }
+    });
+}
+
+#[test]
+fn a_replica_whose_clock_runs_a_minute_fast_does_not_take_a_live_claim() {
+    // Leases are compared on the database's clock: a replica whose own clock is ahead must
+    // not believe the other's live claim has expired and call Mono again.
+    let rt = runtime();
+    let database = rt.block_on(support::postgres::fresh_database());
+    let fake = fake_mono(&["--fake-mono-fault", "*=latency:1500"]);
+    let honest = replica(&database, &fake.url, &[]);
+    let fast = replica_with(&database, &fake.url, 100_000, &[], |command| {
+        command
+            .env(
+                "LD_PRELOAD",
+                "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+            )
+            .env("FAKETIME", "+60s")
+            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+            .env("FAKETIME_DONT_RESET", "1");
+    });
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let first = tokio::spawn({
+            let (client, url) = (client.clone(), honest.url.clone());
+            async move { unlink(&client, &url, OWNED, "honest").await }
+        });
+        let started = Instant::now();
+        while !calls(&fake.url).await.contains_key(OWNED) {
+            assert!(started.elapsed() < Duration::from_secs(5));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let second = unlink(&client, &fast.url, OWNED, "fast").await;
+        let first = first.await.unwrap();
+        assert_eq!(first.0, 200, "{}", first.1);
+        assert_eq!(second.0, 200, "{}", second.1);
+        assert_eq!(
+            second.1["data"]["already_unlinked"], false,
+            "shared, not repeated"
+        );
+        assert_eq!(calls(&fake.url).await[OWNED], 1, "one Mono call");
+    });
+    assert!(
+        audit(&database)
+            .iter()
+            .all(|row| row["outcome"] != "outcome_unknown"),
+        "nothing was marked unknown"
+    );
+}
+
+#[test]
+fn a_frozen_replicas_call_is_waited_for_not_repeated() {
+    // A replica stalls mid-call (SIGSTOP: a GC pause, a VM migration) for less than its
+    // lease: the other replica's confirmations wait for its answer instead of calling again.
+    let rt = runtime();
+    let database = rt.block_on(support::postgres::fresh_database());
+    let fake = fake_mono(&["--fake-mono-fault", "*=latency:1000"]);
+    let flags = ["--deadline", "3s", "--claim-lease", "4s"];
+    let frozen = replica(&database, &fake.url, &flags);
+    let other = replica(&database, &fake.url, &flags);
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let first = tokio::spawn({
+            let (client, url) = (client.clone(), frozen.url.clone());
+            async move { unlink(&client, &url, OWNED, "frozen").await }
+        });
+        let started = Instant::now();
+        while !calls(&fake.url).await.contains_key(OWNED) {
+            assert!(started.elapsed() < Duration::from_secs(5));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        kill(&frozen.child, "STOP");
+        let waiting = tokio::spawn({
+            let url = other.url.clone();
+            async move { confirmations(&[&url], OWNED, 10).await }
+        });
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        kill(&frozen.child, "CONT");
+        let first = first.await.unwrap();
+        assert_eq!(first.0, 200, "{}", first.1);
+        for (status, body) in waiting.await.unwrap() {
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body["data"]["already_unlinked"], false, "{body}");
+        }
+        assert_eq!(calls(&fake.url).await[OWNED], 1, "one Mono call");
+    });
+}
+
+#[test]
+fn a_commit_that_outlives_its_deadline_does_not_leave_the_account_held() {
+    // PostgreSQL finishes a COMMIT whether or not the replica still waits for it (a slow
+    // disk; here, deferred work that sleeps). The replica must not believe it failed while
+    // its claim stands: the account would answer 504 until a restart.
+    let rt = runtime();
+    let database = rt.block_on(support::postgres::fresh_database());
+    let fake = fake_mono(&[]);
+    let replica = replica(
+        &database,
+        &fake.url,
+        &["--deadline", "2s", "--claim-lease", "3s"],
+    );
+    let sql = |statement: &'static str| {
+        let database = database.clone();
+        async move {
+            let (client, connection) = tokio_postgres::connect(&database, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            client.batch_execute(statement).await.unwrap();
+        }
+    };
+    rt.block_on(async {
+        sql(
+            "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS
+                $$ BEGIN PERFORM pg_sleep(3); RETURN NULL; END $$;
+             CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON claims
+                DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit();",
+        )
+        .await;
+        let client = reqwest::Client::new();
+        let (status, body) = unlink(&client, &replica.url, OWNED, "slow").await;
+        assert_eq!(
+            (status, body["data"]["code"].as_str()),
+            (503, Some("audit_unavailable"))
+        );
+        assert!(
+            calls(&fake.url).await.is_empty(),
+            "no time was left for Mono"
+        );
+        sql("DROP TRIGGER slow_commit ON claims").await;
+
+        // Within a few seconds the account can be unlinked again, on the same replica.
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (status, body) = unlink(&client, &replica.url, OWNED, &format!("k{attempt}")).await;
+            if status == 200 {
+                assert_eq!(body["data"]["already_unlinked"], false);
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "still {status} after 10 s: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        assert_eq!(calls(&fake.url).await[OWNED], 1);
+    });
+    let released = audit(&database).into_iter().find(|row| {
+        row["outcome"] == "audit_unavailable"
+            && row["idempotency_key"] == "slow"
+            && row["kind"] == "unlink"
+            && row["intent_id"].is_i64()
+    });
+    let released = released.expect("the late intent is released on record");
+    assert!(
+        released["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Mono was not called"),
+        "{released}"
+    );
+}
+
+#[test]
+fn a_read_only_postgres_is_unhealthy_not_healthy() {
+    // A failover left the replicas on a server that refuses writes (here the database is
+    // made read-only and its sessions restarted): /healthz must say so, as an unlink does.
+    let rt = runtime();
+    let database = rt.block_on(support::postgres::fresh_database());
+    let fake = fake_mono(&[]);
+    let replica = replica(&database, &fake.url, &[]);
+    let name = database.rsplit('/').next().unwrap().to_owned();
+    let admin = |statement: String| {
+        let server = support::postgres::server_url();
+        async move {
+            let (client, connection) = tokio_postgres::connect(&server, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            client.batch_execute(&statement).await.unwrap();
+        }
+    };
+    let restart_sessions =
+        format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'");
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let health = || async {
+            client
+                .get(format!("{}/healthz", replica.url))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        };
+        assert_eq!(health().await, 200);
+        admin(format!(
+            "ALTER DATABASE {name} SET default_transaction_read_only = on; {restart_sessions}"
+        ))
+        .await;
+        // Every check from now on: the sessions come back read-only.
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            seen.push(health().await);
+        }
+        assert!(seen[1..].iter().all(|s| *s == 503), "{seen:?}");
+        let (status, _) = unlink(&client, &replica.url, OWNED, "read-only").await;
+        assert_eq!(status, 503);
+        assert!(calls(&fake.url).await.is_empty(), "Mono was not called");
+
+        admin(format!(
+            "ALTER DATABASE {name} RESET default_transaction_read_only; {restart_sessions}"
+        ))
+        .await;
+        let started = Instant::now();
+        while health().await != 200 {
+            assert!(started.elapsed() < Duration::from_secs(10), "not back");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
 }

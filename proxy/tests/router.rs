@@ -800,6 +800,69 @@ async fn monos_own_404_is_already_unlinked_and_only_its_json_2xx_is_success() {
 // Hostile traffic -----------------------------------------------------------------------
 
 #[tokio::test]
+async fn an_unlink_with_no_credentials_is_refused_before_the_authoriser_and_leaves_no_row() {
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counted = asked.clone();
+    let mut h = harness(&[]).await;
+    let app = h
+        .app_with(move |c| {
+            c.authoriser = authoriser_fn(move |_| {
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                async { Principal::new("demo-user") }
+            });
+            c.authorize_forward_headers = vec!["x-csrf-token".parse().unwrap()];
+        })
+        .await;
+    let logs = Logs::default();
+    let _guard = logs.capture();
+    // No cookie, no Authorization, no forwarded header; a key the caller chose.
+    let bare = unlink(OWNED, &"m".repeat(255)).body(Body::empty()).unwrap();
+    let answer = send(&app, bare).await;
+    assert_eq!((answer.status, answer.code()), (401, "unauthorized"));
+    assert_eq!(asked.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert!(h.rows().await.is_empty(), "no row for anyone's request");
+    assert_eq!(h.fake.total_calls(), 0);
+    assert!(
+        logs.text().contains("reason=\"no_credentials\""),
+        "{}",
+        logs.text()
+    );
+    // Any one of them is enough to ask the authoriser.
+    for (name, value) in [
+        ("cookie", "session=x"),
+        ("authorization", "Bearer t"),
+        ("x-csrf-token", "c"),
+    ] {
+        let request = unlink(OWNED_2, name)
+            .header(name, value)
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(send(&app, request).await.status, 200, "{name}");
+    }
+    assert_eq!(asked.load(std::sync::atomic::Ordering::Relaxed), 3);
+}
+
+#[tokio::test]
+async fn an_unlink_with_a_body_is_refused_unread_above_a_few_bytes() {
+    let mut h = harness(&[]).await;
+    let app = h.app().await;
+    let with_body = |key: &str, body: Body| signed_in(unlink(OWNED, key)).body(body).unwrap();
+    let big = send(&app, with_body("a", Body::from(vec![b'x'; 4096]))).await;
+    assert_eq!((big.status, big.code()), (413, "payload_too_large"));
+    // Chunked, no length given: read up to the limit, then refused.
+    let stream = futures::stream::iter(
+        (0..8).map(|_| Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b"0123456789"))),
+    );
+    let chunked = send(&app, with_body("b", Body::from_stream(stream))).await;
+    assert_eq!(chunked.status, 413);
+    assert_eq!(h.fake.total_calls(), 0);
+    assert!(h.rows().await.is_empty());
+    // A careless client's `{}` is fine.
+    let empty_json = send(&app, with_body("c", Body::from("{}"))).await;
+    assert_eq!(empty_json.status, 200);
+}
+
+#[tokio::test]
 async fn request_ids_are_kept_only_when_plain() {
     let mut h = harness(&[]).await;
     let app = h.app().await;

@@ -402,13 +402,15 @@ impl Store for SqliteStore {
     }
 
     async fn health(&self) -> Result<(), StoreError> {
-        // A real write, committed: a full disk or a read-only file fails here as an unlink's
-        // intent would.
+        // A real write, committed, as big as an unlink's: a full disk or a read-only file
+        // fails here as an unlink's intent would. Random bytes, because SQLite does not
+        // rewrite pages whose bytes did not change.
         let deadline = Instant::now() + Duration::from_millis(1500);
         self.write(deadline, |tx| {
             tx.execute(
-                "INSERT INTO health (id, checked_ms) VALUES (1, ?1)
-                 ON CONFLICT (id) DO UPDATE SET checked_ms = excluded.checked_ms",
+                "INSERT INTO health (id, checked_ms, room) VALUES (1, ?1, randomblob(32768))
+                 ON CONFLICT (id) DO UPDATE SET checked_ms = excluded.checked_ms,
+                    room = excluded.room",
                 [now_ms()],
             )?;
             Ok(())

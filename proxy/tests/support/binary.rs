@@ -77,17 +77,22 @@ pub fn start_demo_logging_to(
     extra: &[&str],
     stderr: impl Into<Stdio>,
 ) -> Spawned {
-    let mut child = proxy()
+    let mut command = proxy();
+    command
         .args(["--listen", "127.0.0.1:0", "--fake-mono"])
         .arg("--audit-db")
         .arg(db)
         .arg("--static-dir")
         .arg(static_dir)
         .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
+        .stderr(stderr);
+    start(command)
+}
+
+/// Starts a prepared demo command (with `--static-dir`, so it prints its URL) and returns
+/// it with that URL. Its log goes where the command says (piped unless set).
+pub fn start(mut command: Command) -> Spawned {
+    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)

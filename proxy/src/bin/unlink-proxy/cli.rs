@@ -56,6 +56,11 @@ pub(crate) struct FakeMonoArgs {
     /// user's.
     #[arg(long)]
     pub demo_owns_all: bool,
+
+    /// The demo authoriser answers after a random wait of up to this (a loaded session
+    /// store), e.g. 800ms.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    pub demo_authoriser_latency: Duration,
 }
 
 #[derive(Args, Debug)]
@@ -231,6 +236,24 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "UNLINK_MAX_CONNECTIONS", default_value = "1024",
         value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
+
+    /// Open connections per client address (IPv6: per /64) at most, and never more than a
+    /// quarter of --max-connections; more are closed at once. Not applied with
+    /// --trust-forwarded-for (every connection then comes from your reverse proxy).
+    #[arg(long, env = "UNLINK_MAX_CONNECTIONS_PER_ADDRESS", default_value = "64",
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections_per_address: u32,
+
+    /// A connection whose answer cannot be written for this long (the client stopped
+    /// reading) is closed.
+    #[arg(long, env = "UNLINK_WRITE_TIMEOUT", default_value = "10s",
+        value_parser = humantime::parse_duration)]
+    pub write_timeout: Duration,
+
+    /// Requests answered on one keep-alive connection at most; then it is closed.
+    #[arg(long, env = "UNLINK_MAX_REQUESTS_PER_CONNECTION", default_value = "1000",
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_requests_per_connection: u32,
 
     /// On SIGTERM, how long requests in progress may take before the remaining connections
     /// are closed (unlinks in flight still record their outcome).

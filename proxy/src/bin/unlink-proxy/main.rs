@@ -89,16 +89,24 @@ async fn print_audit(args: AuditArgs) -> ExitCode {
         },
         ..Query::default()
     };
-    match store.entries(&query).await {
-        Ok(entries) => {
-            for entry in entries {
-                match serde_json::to_string(&entry) {
-                    Ok(line) => println!("{line}"),
-                    Err(error) => return fail(&format!("cannot print a row: {error}")),
-                }
-            }
-            ExitCode::SUCCESS
-        }
+    // A page at a time, each row printed as it comes: a trail of millions of rows takes no
+    // more memory than a short one.
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let printed = unlink_proxy::store::for_each_entry(&*store, &query, |entry| {
+        serde_json::to_writer(&mut stdout, &entry)
+            .map_err(std::io::Error::from)
+            .and_then(|()| std::io::Write::write_all(&mut stdout, b"\n"))
+            .map_err(|error| {
+                unlink_proxy::store::StoreError::Broken(format!("cannot print a row: {error}"))
+            })
+    })
+    .await;
+    match printed.and_then(|_| {
+        std::io::Write::flush(&mut stdout).map_err(|error| {
+            unlink_proxy::store::StoreError::Broken(format!("cannot print: {error}"))
+        })
+    }) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(&error.to_string()),
     }
 }
@@ -166,6 +174,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
     let limits = unlink_proxy::ServerLimits {
         header_timeout: args.header_timeout,
         max_connections: args.max_connections as usize,
+        max_connections_per_address: (!args.trust_forwarded_for)
+            .then_some(args.max_connections_per_address as usize),
+        write_timeout: args.write_timeout,
+        max_requests_per_connection: args.max_requests_per_connection,
         shutdown_timeout: args.shutdown_timeout,
         ..Default::default()
     };
@@ -300,7 +312,9 @@ async fn fake_mono(args: FakeMonoArgs) -> ExitCode {
     for (id, fault) in &args.faults {
         fake = fake.with_fault(id, *fault);
     }
-    let fake = fake.with_demo_authoriser(setup::DEMO_USER, (!args.demo_owns_all).then_some(owned));
+    let fake = fake
+        .with_demo_authoriser(setup::DEMO_USER, (!args.demo_owns_all).then_some(owned))
+        .with_authoriser_latency(args.demo_authoriser_latency);
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(listener) => listener,
         Err(error) => return fail(&format!("cannot listen on {}: {error}", args.listen)),

@@ -8,7 +8,7 @@ use std::{process::ExitCode, time::Duration};
 use indicatif::{ProgressBar, ProgressStyle};
 use unlink_proxy::{
     SqliteStore,
-    store::{ConnectPatience, PostgresStore, Query, Store},
+    store::{ConnectPatience, Only, PostgresStore, Query, Store},
 };
 
 use crate::{cli::MigrateArgs, fail};
@@ -44,11 +44,7 @@ async fn migrate(args: &MigrateArgs) -> Result<(u64, u64), String> {
             .unwrap_or_else(|_| args.from.clone())
             .display()
     );
-    let total = source
-        .entries(&Query::default())
-        .await
-        .map_err(|e| e.to_string())?
-        .len() as u64;
+    let total = source.count(Only::All).await.map_err(|e| e.to_string())?;
     let bar = ProgressBar::new(total).with_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} rows, {eta} left")
             .expect("a valid template"),
