@@ -28,7 +28,7 @@ bench: build
 
 # The reference set-up for several replicas: PostgreSQL, the fake Mono, two proxies, nginx.
 replicas: build
-	cargo build -p unlink-proxy --quiet
+	cargo build -p unlink-proxy --features cli --quiet
 	scripts/replicas.sh
 
 clean:

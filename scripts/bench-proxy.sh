@@ -3,15 +3,15 @@
 # concurrency 16 against a zero-latency fake Mono, for
 #   - SQLite: one process;
 #   - PostgreSQL: two replicas behind nginx (the reference set-up of scripts/replicas.sh).
-# Every request is a new unlink (its own Idempotency-Key) of one of 5,000 accounts, through
-# the whole path: limits, authoriser, key, intent, Mono, outcome. Release build.
+# Every request is a new unlink (its own Idempotency-Key) of an account not unlinked before,
+# through the whole path: limits, authoriser, key, intent, Mono, outcome. Release build.
 #
 #   scripts/bench-proxy.sh [SECONDS]   # default 10 per engine; prints a Markdown table
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
 
-cargo build -p unlink-proxy --release --quiet
+cargo build -p unlink-proxy --features cli --release --quiet
 proxy=target/release/unlink-proxy
 source scripts/cluster.sh
 

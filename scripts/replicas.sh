@@ -16,7 +16,7 @@ proxy=${UNLINK_PROXY_BIN:-target/debug/unlink-proxy}
 source scripts/cluster.sh
 if [ "$port" = 0 ]; then port=$(free_port); fi
 
-[ -x "$proxy" ] || { echo "replicas: build the proxy first (cargo build -p unlink-proxy)" >&2; exit 1; }
+[ -x "$proxy" ] || { echo "replicas: build the proxy first (cargo build -p unlink-proxy --features cli)" >&2; exit 1; }
 [ -f dist/index.html ] || { echo "replicas: build the widget first (make build)" >&2; exit 1; }
 
 database=$(scripts/pg.sh start "$work/pg")

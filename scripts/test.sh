@@ -56,7 +56,7 @@ step "TypeScript declarations"
 tsc -p tests/types
 
 step "packed as partners install it: npm tarball and CDN folder (files, versions, hashes)"
-cargo build -p unlink-proxy --quiet
+cargo build -p unlink-proxy --features cli --quiet
 node scripts/package.mjs
 node --test --test-reporter=spec tests/package/
 
@@ -87,7 +87,7 @@ done
 
 step "the proxy as a crate: cargo package (verified build) and cargo install --locked"
 cargo package -p unlink-proxy --locked --allow-dirty --quiet
-cargo install --path proxy --locked --quiet --root target/install --target-dir target
+cargo install --path proxy --features cli --locked --quiet --root target/install --target-dir target
 installed=$(target/install/bin/unlink-proxy --version)
 [ "$installed" = "unlink-proxy $(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)" ] ||
   { echo "installed proxy says '$installed'" >&2; exit 1; }

@@ -90,8 +90,8 @@ pub async fn serve(
     limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_router(listener, proxy.router(), limits, shutdown).await;
-    if !proxy.drain(proxy.state.deadline * 2).await {
+    serve_router(listener, proxy.app(), limits, shutdown).await;
+    if !proxy.drain(proxy.deadline() * 2).await {
         tracing::error!("stopping with unlinks still in flight; start-up will mark them");
     }
     Ok(())
@@ -106,7 +106,7 @@ pub async fn serve_metrics(
 ) {
     serve_router(
         listener,
-        crate::metrics_router(handle),
+        crate::routes::metrics_router(handle),
         ServerLimits::default(),
         shutdown,
     )

@@ -18,9 +18,10 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::{
-    AppState, BODY_LIMIT,
+    BODY_LIMIT,
     account::AccountId,
     error::{ApiError, envelope},
+    proxy::AppState,
     ratelimit::Bucket,
     record::{Entry, Kind, Outcome, Source},
     telemetry::{self, Refusal},
@@ -45,11 +46,11 @@ pub(crate) async fn handle(
 }
 
 async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
-    let Some(secret) = &state.webhook_secret else {
+    let Some(secret) = &state.settings.webhook_secret else {
         tracing::warn!("a webhook arrived but no MONO_WEBHOOK_SECRET is configured");
         return Err(ApiError::WebhookNotConfigured);
     };
-    let deadline = Instant::now() + state.deadline;
+    let deadline = Instant::now() + state.settings.deadline;
     let given = headers
         .get("mono-webhook-secret")
         .map(|v| v.as_bytes())
@@ -64,7 +65,7 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Re
     crate::unlink::limit(
         state,
         Bucket::WebhookSecret,
-        state.rate_limits.per_webhook_secret,
+        state.settings.rate_limits.per_webhook_secret,
         deadline,
         "webhooks over the limit for their secret",
     )
@@ -98,7 +99,7 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Re
         .ok_or_else(invalid)?;
 
     let mut entry = Entry::new(Kind::Webhook, Some(Outcome::AccountUnlinked));
-    entry.request_id = crate::request_id(headers).map(str::to_owned);
+    entry.request_id = crate::routes::request_id(headers).map(str::to_owned);
     entry.account_id = Some(account_id.to_string());
     entry.source = Some(Source::Webhook);
     entry.detail = Some(name.to_owned());

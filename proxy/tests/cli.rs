@@ -18,7 +18,7 @@ use unlink_proxy::{
     SqliteStore,
     fake_mono::FakeMono,
     record::{Entry, Kind, Outcome},
-    store::Store,
+    store::Record,
 };
 
 const LIVE_KEY: &str = "live_sk_k33pth1ssecretplease";

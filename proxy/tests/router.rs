@@ -11,8 +11,9 @@ use futures::future::join_all;
 use serde_json::json;
 use support::*;
 use unlink_proxy::{
-    MonoApi, Principal, RateLimits, SecretKey, SharedSecret, Store, authoriser_fn,
+    MonoApi, Principal, RateLimits, SecretKey, SharedSecret, authoriser_fn,
     record::{Kind, Outcome, Source},
+    store::Record,
 };
 
 fn limits(per_principal: u32, per_address: u32) -> RateLimits {
@@ -782,10 +783,13 @@ async fn monos_own_404_is_already_unlinked_and_only_its_json_2xx_is_success() {
     assert_eq!(h.fake.calls(OWNED), 1, "never retried: it may have worked");
     let unresolved = h
         .store
-        .entries(&unlink_proxy::store::Query {
-            only: unlink_proxy::store::Only::Unresolved,
-            ..Default::default()
-        })
+        .entries(
+            &unlink_proxy::store::Query {
+                only: unlink_proxy::store::Only::Unresolved,
+                ..Default::default()
+            },
+            unlink_proxy::store::patient_deadline(),
+        )
         .await
         .unwrap();
     assert_eq!(unresolved.len(), 1, "listed by audit --unresolved");
@@ -990,7 +994,7 @@ async fn metrics_are_for_this_machine_only() {
     let proxy = h.proxy_with(|c| c.metrics = Some(handle)).await;
     let from = |ip: [u8; 4]| {
         proxy
-            .router()
+            .app()
             .layer(axum::extract::connect_info::MockConnectInfo(
                 std::net::SocketAddr::from((ip, 50000)),
             ))

@@ -10,7 +10,7 @@ mod support;
 use unlink_proxy::{
     SqliteStore,
     record::{Entry, Kind, Outcome, Source},
-    store::{Begun, ConnectPatience, KeyUse, Only, PostgresStore, Query, Store},
+    store::{Begun, ConnectPatience, KeyUse, Only, PostgresStore, Query, Record, Store, Upkeep},
 };
 
 const ACCOUNT: &str = "60770aa8c5878a2af69ed849";
@@ -53,7 +53,7 @@ async fn claimed(store: &dyn Store, intent: &Entry, lease: Duration) -> i64 {
 }
 
 async fn all(store: &dyn Store) -> Vec<Entry> {
-    store.entries(&Query::default()).await.unwrap()
+    store.entries(&Query::default(), soon()).await.unwrap()
 }
 
 async fn unresolved(store: &dyn Store) -> Vec<Entry> {
@@ -61,7 +61,7 @@ async fn unresolved(store: &dyn Store) -> Vec<Entry> {
         only: Only::Unresolved,
         ..Query::default()
     };
-    store.entries(&query).await.unwrap()
+    store.entries(&query, soon()).await.unwrap()
 }
 
 /// A store, and a second one on the same record standing for another process.
@@ -73,12 +73,15 @@ async fn intent_then_outcome(stores: Pair) {
     let (store, _) = stores;
     let first = intent(ACCOUNT, "k1", "alice");
     let id = claimed(&*store, &first, Duration::from_secs(30)).await;
-    assert_eq!(store.outcome_of(id).await.unwrap(), None);
+    assert_eq!(store.outcome_of(id, soon()).await.unwrap(), None);
     store
         .finish(&outcome_for(&first, id, Outcome::Unlinked), soon())
         .await
         .unwrap();
-    assert_eq!(store.outcome_of(id).await.unwrap(), Some(Outcome::Unlinked));
+    assert_eq!(
+        store.outcome_of(id, soon()).await.unwrap(),
+        Some(Outcome::Unlinked)
+    );
     let rows = all(&*store).await;
     assert_eq!(rows.len(), 2);
     assert_eq!((rows[0].kind, rows[0].outcome), (Kind::Intent, None));
@@ -217,7 +220,10 @@ async fn a_live_claim_elsewhere_is_waited_for(stores: Pair) {
         .finish(&outcome_for(&theirs, id, Outcome::Unlinked), soon())
         .await
         .unwrap();
-    assert_eq!(store.outcome_of(id).await.unwrap(), Some(Outcome::Unlinked));
+    assert_eq!(
+        store.outcome_of(id, soon()).await.unwrap(),
+        Some(Outcome::Unlinked)
+    );
 }
 
 async fn an_expired_claim_is_marked_unknown_and_taken_over(stores: Pair) {
@@ -233,7 +239,7 @@ async fn an_expired_claim_is_marked_unknown_and_taken_over(stores: Pair) {
     .await;
     assert_ne!(mine, id);
     assert_eq!(
-        store.outcome_of(id).await.unwrap(),
+        store.outcome_of(id, soon()).await.unwrap(),
         Some(Outcome::OutcomeUnknown)
     );
     let unresolved = unresolved(&*store).await;
@@ -247,10 +253,13 @@ async fn recovery_marks_a_dead_holders_intents(stores: Pair) {
     let id = claimed(&*dead, &theirs, Duration::from_millis(50)).await;
     drop(dead);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let marked = store.recover().await.unwrap();
+    let marked = store.recover(soon()).await.unwrap();
     assert_eq!(marked.iter().map(|e| e.id).collect::<Vec<_>>(), [id]);
     assert_eq!(marked[0].account_id.as_deref(), Some(ACCOUNT));
-    assert!(store.recover().await.unwrap().is_empty(), "marked once");
+    assert!(
+        store.recover(soon()).await.unwrap().is_empty(),
+        "marked once"
+    );
     let rows = all(&*store).await;
     let mark = rows.last().unwrap();
     assert_eq!(
@@ -278,7 +287,7 @@ async fn mono_settles_unknown_outcomes(stores: Pair) {
     }
     drop(dead);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(store.recover().await.unwrap().len(), 2);
+    assert_eq!(store.recover(soon()).await.unwrap().len(), 2);
     assert_eq!(unresolved(&*store).await.len(), 2);
 
     // Mono's webhook settles the first, once however often it arrives.
@@ -350,11 +359,14 @@ async fn unlinks_stay_unconfirmed_until_monos_webhook(stores: Pair) {
     let accounts = |rows: Vec<Entry>| -> Vec<String> {
         rows.into_iter().map(|e| e.account_id.unwrap()).collect()
     };
-    let now = store.entries(&unconfirmed(Duration::ZERO)).await.unwrap();
+    let now = store
+        .entries(&unconfirmed(Duration::ZERO), soon())
+        .await
+        .unwrap();
     assert_eq!(accounts(now), [ACCOUNT, OTHER_ACCOUNT]);
     assert!(
         store
-            .entries(&unconfirmed(Duration::from_secs(600)))
+            .entries(&unconfirmed(Duration::from_secs(600)), soon())
             .await
             .unwrap()
             .is_empty(),
@@ -364,7 +376,10 @@ async fn unlinks_stay_unconfirmed_until_monos_webhook(stores: Pair) {
         .record_webhook(&webhook(ACCOUNT), soon())
         .await
         .unwrap();
-    let left = store.entries(&unconfirmed(Duration::ZERO)).await.unwrap();
+    let left = store
+        .entries(&unconfirmed(Duration::ZERO), soon())
+        .await
+        .unwrap();
     assert_eq!(accounts(left), [OTHER_ACCOUNT]);
 }
 
@@ -413,13 +428,13 @@ async fn queries_filter_by_account_and_time(stores: Pair) {
         account_id: Some(ACCOUNT.into()),
         ..Query::default()
     };
-    assert_eq!(store.entries(&one).await.unwrap().len(), 2);
+    assert_eq!(store.entries(&one, soon()).await.unwrap().len(), 2);
     let future = Query {
         since: Some(time::OffsetDateTime::now_utc() + Duration::from_secs(60)),
         ..Query::default()
     };
-    assert!(store.entries(&future).await.unwrap().is_empty());
-    store.health().await.unwrap();
+    assert!(store.entries(&future, soon()).await.unwrap().is_empty());
+    store.health(soon()).await.unwrap();
 }
 
 /// Runs every behaviour against fresh stores from `open`.
@@ -601,7 +616,7 @@ async fn sqlite_recovery_at_start_up_does_not_wait_for_the_lease() {
     .await;
     drop(crashed);
     let restarted = SqliteStore::open(&path).unwrap();
-    assert_eq!(restarted.recover().await.unwrap().len(), 1);
+    assert_eq!(restarted.recover(soon()).await.unwrap().len(), 1);
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::{
 };
 
 use support::*;
-use unlink_proxy::store::{Only, Query, Store, for_each_entry};
+use unlink_proxy::store::{Only, Query, Record, for_each_entry, patient_deadline};
 
 /// The system allocator, keeping the bytes in use and their peak.
 struct Counting;
@@ -81,8 +81,14 @@ async fn a_million_rows_are_counted_and_walked_in_flat_memory() {
     let older = Only::Unconfirmed {
         older_than: std::time::Duration::from_secs(600),
     };
-    assert_eq!(store.count(older).await.unwrap(), ROWS);
-    assert_eq!(store.count(Only::Unresolved).await.unwrap(), ROWS);
+    assert_eq!(store.count(older, patient_deadline()).await.unwrap(), ROWS);
+    assert_eq!(
+        store
+            .count(Only::Unresolved, patient_deadline())
+            .await
+            .unwrap(),
+        ROWS
+    );
 
     // `unlink-proxy audit` and `migrate-audit` walk every row, a page at a time.
     let mut seen = 0u64;

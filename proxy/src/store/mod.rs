@@ -1,15 +1,25 @@
-//! Everything the proxy must remember, behind one interface with two engines: SQLite for one
-//! process (the default: a file, no server), PostgreSQL for several replicas sharing one
-//! record.
+//! Everything the proxy must remember, behind three traits and two engines: SQLite for one
+//! process (a file, no server), PostgreSQL for several replicas sharing one record.
 //!
-//! What a store keeps: the audit trail ([`Entry`] rows, append-only), which
-//! `Idempotency-Key` belongs to whom and what it ended in, which account has an unlink in
-//! flight (a claim with a lease, so a crashed holder's claim expires), and rate-limit
-//! counters. The operations are shaped around the promises: [`Store::begin`] commits the
-//! intent before anyone calls Mono; [`Store::finish`] commits the outcome, releases the
-//! claim and remembers a final outcome for replays in one transaction.
+//! - [`Record`]: the audit trail ([`Entry`] rows, append-only), which `Idempotency-Key`
+//!   belongs to whom and what it ended in, and which account has an unlink in flight (a
+//!   claim with a lease, so a crashed holder's claim expires). The operations are shaped
+//!   around the promises: [`Record::begin`] commits the intent before anyone calls Mono;
+//!   [`Record::finish`] commits the outcome, releases the claim and remembers a final outcome
+//!   for replays, in one transaction.
+//! - [`RateLimiter`]: the per-user and per-address counters. Not the record: they need no
+//!   durability, and an engine may keep them elsewhere (SQLite keeps them in memory).
+//! - [`Upkeep`]: what runs on a schedule, not per request.
+//!
+//! [`Store`] is all three; [`Metered`] wraps any store with its metrics, so an engine cannot
+//! forget them. Every call takes the deadline by which it must be done. [`engine`] holds what
+//! every engine shares (row checks, the late-outcome rule) for partners writing their own.
 
+pub mod engine;
+mod metered;
+#[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 use std::{fmt, num::NonZeroU32, time::Duration};
@@ -18,18 +28,27 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
+#[cfg(feature = "postgres")]
+pub use self::postgres::{ConnectPatience, PostgresStore};
+#[cfg(feature = "sqlite")]
+pub use self::sqlite::SqliteStore;
 pub use self::{
-    postgres::{ConnectPatience, PostgresStore},
-    sqlite::SqliteStore,
+    engine::{patient_deadline, unsent},
+    metered::Metered,
 };
-use crate::record::{Entry, Kind, Outcome};
+use crate::record::{Entry, Outcome};
 
 /// How long a claim on an account lasts without its outcome. Longer than any unlink can take
 /// (the request budget), so only a holder that died lets it run out.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 
-/// How long a final outcome is replayed for the same `Idempotency-Key`.
+/// How long a final outcome is replayed for the same `Idempotency-Key`, and how long a
+/// success on record answers for its account.
 pub const REPLAY_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Rows per page when a caller walks the whole trail (`audit`, `migrate-audit`): memory stays
+/// flat however long the trail is.
+pub const PAGE: u32 = 1000;
 
 /// Why a store could not do what was asked, worded for an operator.
 #[derive(Debug)]
@@ -49,25 +68,6 @@ impl fmt::Display for StoreError {
 }
 
 impl std::error::Error for StoreError {}
-
-/// Refuses, before any write, a row that is not valid: both engines call it, so neither
-/// can store what the other would refuse.
-pub(crate) fn valid(entry: &Entry) -> Result<(), StoreError> {
-    entry.validate().map_err(invalid)
-}
-
-/// [`valid`], and of the `kind` the operation writes.
-pub(crate) fn check(entry: &Entry, kind: Kind) -> Result<(), StoreError> {
-    valid(entry)?;
-    if entry.kind != kind {
-        return Err(invalid("this operation writes another kind of row"));
-    }
-    Ok(())
-}
-
-fn invalid(why: &'static str) -> StoreError {
-    StoreError::Broken(format!("refusing to write an invalid audit row: {why}"))
-}
 
 /// What an `Idempotency-Key` already stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -174,9 +174,9 @@ pub enum Only {
     },
 }
 
-/// The store interface. Implementations must make each method atomic.
+/// The audit trail, key bindings and claims. Implementations make each method atomic.
 #[async_trait]
-pub trait Store: Send + Sync + fmt::Debug + 'static {
+pub trait Record: Send + Sync + fmt::Debug + 'static {
     /// Which `Idempotency-Key` use this is, without writing anything.
     async fn key_use(
         &self,
@@ -187,9 +187,10 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     ) -> Result<KeyUse, StoreError>;
 
     /// Before calling Mono, in one transaction: binds the intent's key to its principal and
-    /// account (or finds it bound elsewhere, or already final), claims the account for
-    /// `lease` (an expired claim's intent is marked `outcome_unknown` first), and writes the
-    /// intent. Nothing may call Mono unless this returned [`Begun::Claimed`].
+    /// account (or finds it bound elsewhere, or already final), answers from the record if
+    /// the account was unlinked within [`REPLAY_WINDOW`], claims the account for `lease` (an
+    /// expired claim's intent is marked `outcome_unknown` first), and writes the intent.
+    /// Nothing may call Mono unless this returned [`Begun::Claimed`].
     async fn begin(
         &self,
         intent: &Entry,
@@ -199,12 +200,8 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// After Mono answered, in one transaction: writes `outcome` (an `unlink` row naming its
     /// intent), remembers a final outcome for the key, releases the claim, and settles
-    /// earlier unknown outcomes for the account if this one is final.
-    ///
-    /// A late outcome, for an intent whose claim another replica took over and marked
-    /// `outcome_unknown`, cannot contradict that: a final one is written as a `resolution`
-    /// (Mono's word settles it), anything else as another `outcome_unknown` row that keeps
-    /// Mono's status.
+    /// earlier unknown outcomes for the account if this one is final. A late outcome (its
+    /// claim was taken over) is written by [`engine::late_or_on_time`]'s rule.
     async fn finish(&self, outcome: &Entry, deadline: Instant) -> Result<(), StoreError>;
 
     /// Extends this process's claim for `intent_id` by `lease` from now (the record's clock)
@@ -216,16 +213,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         deadline: Instant,
     ) -> Result<bool, StoreError>;
 
-    /// What the record says about an account, without writing anything.
-    async fn account(
-        &self,
-        account_id: &str,
-        deadline: Instant,
-    ) -> Result<AccountRecord, StoreError>;
-
     /// Writes an answer that did not need Mono's call of its own (shared with another
-    /// request, or replayed), binding its key like [`Store::begin`] does. `Ok(false)`: the
-    /// key is bound elsewhere, and nothing was written.
+    /// request, replayed, or from the record), binding its key like [`Record::begin`] does.
+    /// `Ok(false)`: the key is bound elsewhere, and nothing was written.
     async fn record_answer(&self, entry: &Entry, deadline: Instant) -> Result<bool, StoreError>;
 
     /// Writes any other row: a refusal, or a resolution. Returns its id.
@@ -236,96 +226,63 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn record_webhook(&self, entry: &Entry, deadline: Instant) -> Result<bool, StoreError>;
 
     /// The outcome of an intent, once it has one (for waiting on another process's call).
-    async fn outcome_of(&self, intent_id: i64) -> Result<Option<Outcome>, StoreError>;
+    async fn outcome_of(
+        &self,
+        intent_id: i64,
+        deadline: Instant,
+    ) -> Result<Option<Outcome>, StoreError>;
 
-    /// Marks intents whose holder is gone as `outcome_unknown` and releases their claims;
-    /// returns the intents marked. Run at start-up and periodically.
-    async fn recover(&self) -> Result<Vec<Entry>, StoreError>;
+    /// What the record says about an account, without writing anything.
+    async fn account(
+        &self,
+        account_id: &str,
+        deadline: Instant,
+    ) -> Result<AccountRecord, StoreError>;
 
-    /// One attempt against a rate limit. `Ok(Err(ms))`: over the limit, wait that long.
+    /// Whether records can be written right now: a real write as large as an unlink's, so a
+    /// full disk or a read-only server shows here.
+    async fn health(&self, deadline: Instant) -> Result<(), StoreError>;
+
+    /// Rows, oldest first (at most `query.limit`; page with `after_id`).
+    async fn entries(&self, query: &Query, deadline: Instant) -> Result<Vec<Entry>, StoreError>;
+
+    /// How many rows answer `only`, counted by the engine (nothing is loaded).
+    async fn count(&self, only: Only, deadline: Instant) -> Result<u64, StoreError>;
+}
+
+/// Per-user and per-address limits (see [`crate::ratelimit`]).
+#[async_trait]
+pub trait RateLimiter: Send + Sync + fmt::Debug + 'static {
+    /// One attempt against a limit. `Ok(Err(ms))`: over the limit, wait that long.
     async fn rate(
         &self,
         bucket: &str,
         per_minute: NonZeroU32,
         deadline: Instant,
     ) -> Result<Result<(), i64>, StoreError>;
+}
 
-    /// Whether records can be written right now: a real, tiny write, so a full disk or a
-    /// read-only server shows here.
-    async fn health(&self) -> Result<(), StoreError>;
-
-    /// Rows, oldest first (at most `query.limit`; page with `after_id`).
-    async fn entries(&self, query: &Query) -> Result<Vec<Entry>, StoreError>;
-
-    /// How many rows answer `only`, counted by the engine (nothing is loaded).
-    async fn count(&self, only: Only) -> Result<u64, StoreError>;
+/// What runs on a schedule rather than per request.
+#[async_trait]
+pub trait Upkeep: Send + Sync + fmt::Debug + 'static {
+    /// Marks intents whose holder is gone as `outcome_unknown` and releases their claims;
+    /// returns the intents marked. Run at start-up and periodically.
+    async fn recover(&self, deadline: Instant) -> Result<Vec<Entry>, StoreError>;
 
     /// Forgets what is no longer needed: key bindings past the replay window, rate-limit
     /// counters that have recovered, and, with `retain`, trail rows older than that.
     /// Returns how many trail rows went.
-    async fn purge(&self, retain: Option<Duration>) -> Result<u64, StoreError>;
+    async fn purge(&self, retain: Option<Duration>, deadline: Instant) -> Result<u64, StoreError>;
 }
 
-/// The outcome row for an intent that was committed too late to call Mono (or whose
-/// commit's answer was lost): `audit_unavailable`, Mono not called. Writing it with
-/// [`Store::finish`] releases the claim.
-pub fn unsent(intent: &Entry, intent_id: i64) -> Entry {
-    let mut outcome = intent.clone();
-    outcome.kind = Kind::Unlink;
-    outcome.outcome = Some(Outcome::AuditUnavailable);
-    outcome.source = Some(crate::record::Source::Proxy);
-    outcome.intent_id = Some(intent_id);
-    outcome.attempts = 0;
-    outcome.upstream_status = None;
-    outcome.detail =
-        Some("the intent was committed after its deadline, so Mono was not called".into());
-    outcome
-}
+/// A whole store: the record, its limits and its upkeep, as one engine provides them.
+pub trait Store: Record + RateLimiter + Upkeep {}
 
-/// The row [`Store::finish`] writes: the outcome as it is, or, when its intent was already
-/// marked (another replica took the claim over), a row that cannot contradict the mark. A
-/// final answer from Mono settles the unknown (a `resolution`); anything else leaves it
-/// unknown and keeps Mono's status for the operator.
-pub(crate) fn late_or_on_time(mut outcome: Entry, late: bool) -> Entry {
-    if !late {
-        return outcome;
-    }
-    let said = outcome.outcome.map_or("-", Outcome::as_str);
-    if outcome.outcome.is_some_and(Outcome::is_final) {
-        outcome.kind = Kind::Resolution;
-        outcome.detail = Some(format!(
-            "Mono answered {said} after this call's claim was taken over"
-        ));
-    } else {
-        outcome.outcome = Some(Outcome::OutcomeUnknown);
-        outcome.detail = Some(format!(
-            "Mono's late answer ({said}) came after this call's claim was taken over; the \
-             outcome stays unknown"
-        ));
-    }
-    outcome
-}
-
-/// A name no other open store has, in this process or another, for its claims.
-pub(crate) fn holder_name() -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static OPENED: AtomicU32 = AtomicU32::new(0);
-    let n = OPENED.fetch_add(1, Ordering::Relaxed);
-    let host = std::env::var("HOSTNAME").unwrap_or_default();
-    format!(
-        "{host}/pid{}-{}-{n}",
-        std::process::id(),
-        crate::time::now_ms()
-    )
-}
-
-/// Rows per page when a caller walks the whole trail (`audit`, `migrate-audit`): memory stays
-/// flat however long the trail is.
-pub const PAGE: u32 = 1000;
+impl<T: Record + RateLimiter + Upkeep> Store for T {}
 
 /// Calls `each` for every row matching `query`, oldest first, a page at a time.
 pub async fn for_each_entry(
-    store: &dyn Store,
+    store: &dyn Record,
     query: &Query,
     mut each: impl FnMut(Entry) -> Result<(), StoreError>,
 ) -> Result<u64, StoreError> {
@@ -334,7 +291,7 @@ pub async fn for_each_entry(
     let left = query.limit.map(u64::from);
     let mut seen = 0;
     loop {
-        let rows = store.entries(&page).await?;
+        let rows = store.entries(&page, patient_deadline()).await?;
         let Some(last) = rows.last().map(|row| row.id) else {
             return Ok(seen);
         };
@@ -347,16 +304,4 @@ pub async fn for_each_entry(
         }
         page.after_id = Some(last);
     }
-}
-
-/// Milliseconds since the epoch for a trail timestamp (`2026-11-23T20:19:40.123Z`).
-pub(crate) fn ts_millis(ts: &str) -> Result<i64, StoreError> {
-    time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339)
-        .map(|at| (at.unix_timestamp_nanos() / 1_000_000) as i64)
-        .map_err(|_| StoreError::Broken(format!("a row's time {ts:?} is not RFC 3339")))
-}
-
-/// A deadline far enough away to mean "until it works" for background writes.
-pub fn patient_deadline() -> Instant {
-    Instant::now() + Duration::from_secs(60)
 }

@@ -25,7 +25,9 @@ use tokio::time::Instant;
 use tokio_postgres::{Row, config::Host, error::SqlState, types::ToSql};
 
 use super::{
-    AccountRecord, Begun, KeyUse, Only, Query, REPLAY_WINDOW, Store, StoreError, check, valid,
+    AccountRecord, Begun, KeyUse, Only, Query, REPLAY_WINDOW, RateLimiter, Record, StoreError,
+    Upkeep,
+    engine::{check, holder_name, late_or_on_time, patient_deadline, unsent, valid},
 };
 use crate::{
     record::{Entry, Kind, Outcome, Reason, Source, Via},
@@ -166,7 +168,7 @@ impl PostgresStore {
         let store = Self {
             pool,
             place: place.into(),
-            holder: super::holder_name().into(),
+            holder: holder_name().into(),
         };
         store.wait_for_server(patience).await?;
         store.migrate().await?;
@@ -192,7 +194,7 @@ impl PostgresStore {
     /// label are skipped, so a copy can be resumed). Rows keep their time; an outcome's
     /// intent is found by its label. Returns how many were new.
     pub async fn import(&self, source: &str, rows: &[Entry]) -> Result<u64, StoreError> {
-        let deadline = super::patient_deadline();
+        let deadline = patient_deadline();
         self.transaction(deadline, async |tx| {
             let mut copied = 0;
             for row in rows {
@@ -243,7 +245,7 @@ impl PostgresStore {
 
     /// How many rows carry the label `source` (see [`PostgresStore::import`]).
     pub async fn count_imported(&self, source: &str) -> Result<u64, StoreError> {
-        let deadline = super::patient_deadline();
+        let deadline = patient_deadline();
         self.read(deadline, async |client| {
             let row = one(
                 client,
@@ -282,7 +284,7 @@ impl PostgresStore {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        let mut client = self.client(super::patient_deadline()).await?;
+        let mut client = self.client(patient_deadline()).await?;
         // A session lock: every replica starting now waits here for the first one.
         exec(&client, "SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
             .await
@@ -402,25 +404,19 @@ impl PostgresStore {
     }
 
     /// One transaction: its statements within `deadline`, then `COMMIT`, awaited for its
-    /// real answer (see the module's doc); timed for the metrics.
+    /// real answer (see the module's doc).
     async fn transaction<T>(
         &self,
         deadline: Instant,
         work: impl AsyncFnOnce(&Transaction<'_>) -> PgResult<T>,
     ) -> Result<T, StoreError> {
-        let started = Instant::now();
-        let done = async {
-            let mut client = self.client(deadline).await?;
-            let tx = self
-                .until(deadline, async { Ok(client.transaction().await?) })
-                .await?;
-            let value = self.until(deadline, work(&tx)).await?;
-            self.commit(tx).await?;
-            Ok(value)
-        }
-        .await;
-        crate::telemetry::record_write(started.elapsed(), done.is_ok());
-        done
+        let mut client = self.client(deadline).await?;
+        let tx = self
+            .until(deadline, async { Ok(client.transaction().await?) })
+            .await?;
+        let value = self.until(deadline, work(&tx)).await?;
+        self.commit(tx).await?;
+        Ok(value)
     }
 
     /// Sends `COMMIT` and waits for its answer, bounded only by [`COMMIT_BACKSTOP`].
@@ -459,8 +455,8 @@ impl PostgresStore {
                 match landed {
                     Ok(false) => return,
                     Ok(true) => {
-                        let released = super::unsent(&intent, intent_id);
-                        match store.finish(&released, super::patient_deadline()).await {
+                        let released = unsent(&intent, intent_id);
+                        match store.finish(&released, patient_deadline()).await {
                             Ok(()) => {
                                 tracing::warn!(
                                     intent_id,
@@ -486,7 +482,7 @@ impl PostgresStore {
 }
 
 #[async_trait]
-impl Store for PostgresStore {
+impl Record for PostgresStore {
     async fn key_use(
         &self,
         key: &str,
@@ -597,7 +593,7 @@ impl Store for PostgresStore {
             )
             .await?
             .is_some();
-            insert(tx, &super::late_or_on_time(outcome.clone(), late)).await?;
+            insert(tx, &late_or_on_time(outcome.clone(), late)).await?;
             remember_final(tx, outcome).await?;
             exec(tx, "DELETE FROM claims WHERE intent_id = $1", &[&intent_id]).await?;
             if outcome.outcome.is_some_and(Outcome::is_final) {
@@ -700,8 +696,11 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn outcome_of(&self, intent_id: i64) -> Result<Option<Outcome>, StoreError> {
-        let deadline = Instant::now() + Duration::from_secs(5);
+    async fn outcome_of(
+        &self,
+        intent_id: i64,
+        deadline: Instant,
+    ) -> Result<Option<Outcome>, StoreError> {
         self.read(deadline, async |client| {
             let row = opt(
                 client,
@@ -715,10 +714,108 @@ impl Store for PostgresStore {
         .await
     }
 
+    async fn health(&self, deadline: Instant) -> Result<(), StoreError> {
+        // A real write, committed: a standby, a read-only server or a full disk fails here as
+        // an unlink's intent would.
+        self.transaction(deadline, async |tx| {
+            exec(
+                tx,
+                "INSERT INTO health (id, checked_at) VALUES (1, clock_timestamp())
+                 ON CONFLICT (id) DO UPDATE SET checked_at = EXCLUDED.checked_at",
+                &[],
+            )
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn entries(&self, query: &Query, deadline: Instant) -> Result<Vec<Entry>, StoreError> {
+        let since = query.since.map(rfc3339);
+        let (filter, cutoff) = filter(query.only);
+        let sql = format!(
+            "{SELECT_ENTRY}
+             WHERE ($1::text IS NULL OR account_id = $1)
+                AND ($2::text IS NULL OR ts >= $2::timestamptz)
+                -- the cutoff is named in every query, so one parameter list fits them all
+                AND ($3::text IS NULL OR $3::text IS NOT NULL) AND id > $4 {filter}
+             ORDER BY id LIMIT $5"
+        );
+        let after = query.after_id.unwrap_or(0);
+        let limit = i64::from(query.limit.unwrap_or(u32::MAX));
+        self.read(deadline, async |client| {
+            let rows = all(
+                client,
+                &sql,
+                &[&query.account_id, &since, &cutoff, &after, &limit],
+            )
+            .await?;
+            Ok(rows.iter().map(entry_from_row).collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn count(&self, only: Only, deadline: Instant) -> Result<u64, StoreError> {
+        let (filter, cutoff) = filter(only);
+        // The same filter as `entries`, whose cutoff is `$3`: here it is the only parameter.
+        let sql = format!(
+            "SELECT count(*) FROM audit WHERE ($3::text IS NULL OR $3::text IS NOT NULL) {filter}"
+        )
+        .replace("$3", "$1");
+        self.read(deadline, async |client| {
+            let row = one(client, &sql, &[&cutoff]).await?;
+            Ok(row.get::<_, i64>(0) as u64)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl RateLimiter for PostgresStore {
+    async fn rate(
+        &self,
+        bucket: &str,
+        per_minute: NonZeroU32,
+        deadline: Instant,
+    ) -> Result<Result<(), i64>, StoreError> {
+        let (interval, burst) = crate::ratelimit::interval_and_burst(per_minute);
+        self.read(deadline, async |client| {
+            // One atomic statement on the database's clock: the same GCRA step as
+            // `ratelimit::gcra`, taken only if it is allowed; when it is not, the bucket's
+            // time as it was (a data-modifying CTE's change is invisible to its own query).
+            let row = one(
+                client,
+                "WITH now AS (
+                    SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS us),
+                 taken AS (
+                    INSERT INTO rate_limits AS r (bucket, tat_us)
+                        SELECT $1, now.us + $2::bigint FROM now
+                    ON CONFLICT (bucket) DO UPDATE
+                        SET tat_us = GREATEST(r.tat_us, (SELECT us FROM now)) + $2::bigint
+                        WHERE GREATEST(r.tat_us, (SELECT us FROM now)) + $2::bigint - $3::bigint
+                            <= (SELECT us FROM now)
+                    RETURNING tat_us)
+                 SELECT EXISTS (SELECT 1 FROM taken),
+                    (SELECT tat_us FROM rate_limits WHERE bucket = $1), (SELECT us FROM now)",
+                &[&bucket, &interval, &burst],
+            )
+            .await?;
+            if row.get::<_, bool>(0) {
+                return Ok(Ok(()));
+            }
+            let (tat, now): (Option<i64>, i64) = (row.get(1), row.get(2));
+            let tat = tat.unwrap_or(now);
+            Ok(Err((tat.max(now) + interval - burst - now + 999) / 1000))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Upkeep for PostgresStore {
     /// Several replicas share the record, so only claims whose lease has run out (on the
     /// database's clock) are stale; never this process's own.
-    async fn recover(&self) -> Result<Vec<Entry>, StoreError> {
-        let deadline = super::patient_deadline();
+    async fn recover(&self, deadline: Instant) -> Result<Vec<Entry>, StoreError> {
         let stale = self
             .read(deadline, async |client| {
                 Ok(all(
@@ -769,63 +866,7 @@ impl Store for PostgresStore {
         Ok(marked)
     }
 
-    async fn rate(
-        &self,
-        bucket: &str,
-        per_minute: NonZeroU32,
-        deadline: Instant,
-    ) -> Result<Result<(), i64>, StoreError> {
-        let (interval, burst) = crate::ratelimit::interval_and_burst(per_minute);
-        self.read(deadline, async |client| {
-            // One atomic statement on the database's clock: the same GCRA step as
-            // `ratelimit::gcra`, taken only if it is allowed; when it is not, the bucket's
-            // time as it was (a data-modifying CTE's change is invisible to its own query).
-            let row = one(
-                client,
-                "WITH now AS (
-                    SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS us),
-                 taken AS (
-                    INSERT INTO rate_limits AS r (bucket, tat_us)
-                        SELECT $1, now.us + $2::bigint FROM now
-                    ON CONFLICT (bucket) DO UPDATE
-                        SET tat_us = GREATEST(r.tat_us, (SELECT us FROM now)) + $2::bigint
-                        WHERE GREATEST(r.tat_us, (SELECT us FROM now)) + $2::bigint - $3::bigint
-                            <= (SELECT us FROM now)
-                    RETURNING tat_us)
-                 SELECT EXISTS (SELECT 1 FROM taken),
-                    (SELECT tat_us FROM rate_limits WHERE bucket = $1), (SELECT us FROM now)",
-                &[&bucket, &interval, &burst],
-            )
-            .await?;
-            if row.get::<_, bool>(0) {
-                return Ok(Ok(()));
-            }
-            let (tat, now): (Option<i64>, i64) = (row.get(1), row.get(2));
-            let tat = tat.unwrap_or(now);
-            Ok(Err((tat.max(now) + interval - burst - now + 999) / 1000))
-        })
-        .await
-    }
-
-    async fn health(&self) -> Result<(), StoreError> {
-        // A real write, committed: a standby, a read-only server or a full disk fails here as
-        // an unlink's intent would.
-        let deadline = Instant::now() + Duration::from_millis(1500);
-        self.transaction(deadline, async |tx| {
-            exec(
-                tx,
-                "INSERT INTO health (id, checked_at) VALUES (1, clock_timestamp())
-                 ON CONFLICT (id) DO UPDATE SET checked_at = EXCLUDED.checked_at",
-                &[],
-            )
-            .await?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn purge(&self, retain: Option<Duration>) -> Result<u64, StoreError> {
-        let deadline = super::patient_deadline();
+    async fn purge(&self, retain: Option<Duration>, deadline: Instant) -> Result<u64, StoreError> {
         let now = now_ms();
         let cutoff = retain.map(|age| rfc3339(time::OffsetDateTime::now_utc() - age));
         self.transaction(deadline, async |tx| {
@@ -853,47 +894,6 @@ impl Store for PostgresStore {
                 &[&cutoff],
             )
             .await?)
-        })
-        .await
-    }
-
-    async fn entries(&self, query: &Query) -> Result<Vec<Entry>, StoreError> {
-        let deadline = super::patient_deadline();
-        let since = query.since.map(rfc3339);
-        let (filter, cutoff) = filter(query.only);
-        let sql = format!(
-            "{SELECT_ENTRY}
-             WHERE ($1::text IS NULL OR account_id = $1)
-                AND ($2::text IS NULL OR ts >= $2::timestamptz)
-                -- the cutoff is named in every query, so one parameter list fits them all
-                AND ($3::text IS NULL OR $3::text IS NOT NULL) AND id > $4 {filter}
-             ORDER BY id LIMIT $5"
-        );
-        let after = query.after_id.unwrap_or(0);
-        let limit = i64::from(query.limit.unwrap_or(u32::MAX));
-        self.read(deadline, async |client| {
-            let rows = all(
-                client,
-                &sql,
-                &[&query.account_id, &since, &cutoff, &after, &limit],
-            )
-            .await?;
-            Ok(rows.iter().map(entry_from_row).collect::<Result<_, _>>()?)
-        })
-        .await
-    }
-
-    async fn count(&self, only: Only) -> Result<u64, StoreError> {
-        let deadline = super::patient_deadline();
-        let (filter, cutoff) = filter(only);
-        // The same filter as `entries`, whose cutoff is `$3`: here it is the only parameter.
-        let sql = format!(
-            "SELECT count(*) FROM audit WHERE ($3::text IS NULL OR $3::text IS NOT NULL) {filter}"
-        )
-        .replace("$3", "$1");
-        self.read(deadline, async |client| {
-            let row = one(client, &sql, &[&cutoff]).await?;
-            Ok(row.get::<_, i64>(0) as u64)
         })
         .await
     }

@@ -19,8 +19,9 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, named
 use tokio::{sync::Mutex, time::Instant};
 
 use super::{
-    AccountRecord, Begun, KeyUse, Only, Query, REPLAY_WINDOW, Store, StoreError, check, ts_millis,
-    valid,
+    AccountRecord, Begun, KeyUse, Only, Query, REPLAY_WINDOW, RateLimiter, Record, StoreError,
+    Upkeep,
+    engine::{check, holder_name, late_or_on_time, ts_millis, valid},
 };
 use crate::{
     record::{Entry, Kind, Outcome, Reason, Source, Via},
@@ -82,7 +83,7 @@ impl SqliteStore {
             path,
             writer: Arc::new(Mutex::new(writer)),
             reader: Arc::new(Mutex::new(reader)),
-            holder: super::holder_name(),
+            holder: holder_name(),
             limits: SyncMutex::default(),
         })
     }
@@ -95,17 +96,6 @@ impl SqliteStore {
     /// Runs `work` in one `BEGIN IMMEDIATE` transaction on the writer, waiting for the writer
     /// (and for other processes' locks) no later than `deadline`.
     async fn write<T: Send + 'static>(
-        &self,
-        deadline: Instant,
-        work: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let started = Instant::now();
-        let written = self.write_inner(deadline, work).await;
-        crate::telemetry::record_write(started.elapsed(), written.is_ok());
-        written
-    }
-
-    async fn write_inner<T: Send + 'static>(
         &self,
         deadline: Instant,
         work: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
@@ -158,7 +148,7 @@ impl SqliteStore {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl Record for SqliteStore {
     async fn key_use(
         &self,
         key: &str,
@@ -231,7 +221,7 @@ impl Store for SqliteStore {
         };
         self.write(deadline, move |tx| {
             let late = has_outcome(tx, intent_id)?;
-            insert(tx, &super::late_or_on_time(entry.clone(), late))?;
+            insert(tx, &late_or_on_time(entry.clone(), late))?;
             remember_final(tx, &entry)?;
             tx.execute("DELETE FROM claims WHERE intent_id = ?1", [intent_id])?;
             if entry.outcome.is_some_and(Outcome::is_final) {
@@ -330,7 +320,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn outcome_of(&self, intent_id: i64) -> Result<Option<Outcome>, StoreError> {
+    async fn outcome_of(
+        &self,
+        intent_id: i64,
+        _deadline: Instant,
+    ) -> Result<Option<Outcome>, StoreError> {
         self.read(move |connection| {
             let word: Option<String> = connection
                 .query_row(
@@ -345,12 +339,96 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn health(&self, deadline: Instant) -> Result<(), StoreError> {
+        // A real write, committed, as big as an unlink's: a full disk or a read-only file
+        // fails here as an unlink's intent would. Random bytes, because SQLite does not
+        // rewrite pages whose bytes did not change.
+        self.write(deadline, |tx| {
+            tx.execute(
+                "INSERT INTO health (id, checked_ms, room) VALUES (1, ?1, randomblob(32768))
+                 ON CONFLICT (id) DO UPDATE SET checked_ms = excluded.checked_ms,
+                    room = excluded.room",
+                [now_ms()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn entries(&self, query: &Query, _deadline: Instant) -> Result<Vec<Entry>, StoreError> {
+        let account = query.account_id.clone();
+        let since = query.since.map(rfc3339);
+        let only = query.only;
+        let after = query.after_id.unwrap_or(0);
+        let limit = i64::from(query.limit.unwrap_or(u32::MAX));
+        self.read(move |connection| {
+            let (filter, cutoff) = filter(only);
+            let mut statement = connection.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM audit
+                 WHERE (:account IS NULL OR account_id = :account)
+                    AND (:since IS NULL OR ts >= :since) AND id > :after
+                    AND {NAMES_CUTOFF} {filter}
+                 ORDER BY id LIMIT :limit"
+            ))?;
+            let rows = statement.query_map(
+                named_params! {
+                    ":account": account, ":since": since, ":cutoff": cutoff,
+                    ":after": after, ":limit": limit,
+                },
+                entry_from_row,
+            )?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn count(&self, only: Only, _deadline: Instant) -> Result<u64, StoreError> {
+        self.read(move |connection| {
+            let (filter, cutoff) = filter(only);
+            connection.query_row(
+                &format!("SELECT COUNT(*) FROM audit WHERE {NAMES_CUTOFF} {filter}"),
+                named_params! { ":cutoff": cutoff },
+                |row| row.get::<_, i64>(0).map(|n| n as u64),
+            )
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl RateLimiter for SqliteStore {
+    async fn rate(
+        &self,
+        bucket: &str,
+        per_minute: NonZeroU32,
+        _deadline: Instant,
+    ) -> Result<Result<(), i64>, StoreError> {
+        let now = crate::time::now_us();
+        let mut limits = self.limits.lock().unwrap_or_else(|p| p.into_inner());
+        // Buckets whose limit has fully recovered carry no information: forget them, so
+        // memory stays bounded however many addresses call.
+        if limits.len() >= 100_000 {
+            limits.retain(|_, tat| *tat > now);
+        }
+        let tat = limits.get(bucket).copied();
+        Ok(match crate::ratelimit::gcra(tat, now, per_minute) {
+            Ok(next) => {
+                limits.insert(bucket.to_owned(), next);
+                Ok(())
+            }
+            Err(wait) => Err(wait),
+        })
+    }
+}
+
+#[async_trait]
+impl Upkeep for SqliteStore {
     /// One process owns the file, so any claim this process did not make is a crashed run's,
     /// however recent. (This process's own claims are never stale: an outcome that could not
     /// be written yet is still being retried.)
-    async fn recover(&self) -> Result<Vec<Entry>, StoreError> {
+    async fn recover(&self, deadline: Instant) -> Result<Vec<Entry>, StoreError> {
         let holder = self.holder.clone();
-        self.write(super::patient_deadline(), move |tx| {
+        self.write(deadline, move |tx| {
             let stale: Vec<i64> = {
                 let mut statement = tx.prepare(
                     "SELECT intent_id FROM claims WHERE holder != ?1 ORDER BY intent_id",
@@ -378,47 +456,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn rate(
-        &self,
-        bucket: &str,
-        per_minute: NonZeroU32,
-        _deadline: Instant,
-    ) -> Result<Result<(), i64>, StoreError> {
-        let now = crate::time::now_us();
-        let mut limits = self.limits.lock().unwrap_or_else(|p| p.into_inner());
-        // Buckets whose limit has fully recovered carry no information: forget them, so
-        // memory stays bounded however many addresses call.
-        if limits.len() >= 100_000 {
-            limits.retain(|_, tat| *tat > now);
-        }
-        let tat = limits.get(bucket).copied();
-        Ok(match crate::ratelimit::gcra(tat, now, per_minute) {
-            Ok(next) => {
-                limits.insert(bucket.to_owned(), next);
-                Ok(())
-            }
-            Err(wait) => Err(wait),
-        })
-    }
-
-    async fn health(&self) -> Result<(), StoreError> {
-        // A real write, committed, as big as an unlink's: a full disk or a read-only file
-        // fails here as an unlink's intent would. Random bytes, because SQLite does not
-        // rewrite pages whose bytes did not change.
-        let deadline = Instant::now() + Duration::from_millis(1500);
-        self.write(deadline, |tx| {
-            tx.execute(
-                "INSERT INTO health (id, checked_ms, room) VALUES (1, ?1, randomblob(32768))
-                 ON CONFLICT (id) DO UPDATE SET checked_ms = excluded.checked_ms,
-                    room = excluded.room",
-                [now_ms()],
-            )?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn purge(&self, retain: Option<Duration>) -> Result<u64, StoreError> {
+    async fn purge(&self, retain: Option<Duration>, deadline: Instant) -> Result<u64, StoreError> {
         let cutoff = retain.map(|age| rfc3339(time::OffsetDateTime::now_utc() - age));
         let now = now_ms();
         let now_us = crate::time::now_us();
@@ -426,7 +464,7 @@ impl Store for SqliteStore {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|_, tat| *tat > now_us);
-        self.write(super::patient_deadline(), move |tx| {
+        self.write(deadline, move |tx| {
             tx.execute(
                 "DELETE FROM idempotency_keys WHERE created_ms < ?1",
                 [now - millis(REPLAY_WINDOW)],
@@ -441,45 +479,6 @@ impl Store for SqliteStore {
                 [cutoff],
             )?;
             Ok(gone as u64)
-        })
-        .await
-    }
-
-    async fn entries(&self, query: &Query) -> Result<Vec<Entry>, StoreError> {
-        let account = query.account_id.clone();
-        let since = query.since.map(rfc3339);
-        let only = query.only;
-        let after = query.after_id.unwrap_or(0);
-        let limit = i64::from(query.limit.unwrap_or(u32::MAX));
-        self.read(move |connection| {
-            let (filter, cutoff) = filter(only);
-            let mut statement = connection.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM audit
-                 WHERE (:account IS NULL OR account_id = :account)
-                    AND (:since IS NULL OR ts >= :since) AND id > :after
-                    AND {NAMES_CUTOFF} {filter}
-                 ORDER BY id LIMIT :limit"
-            ))?;
-            let rows = statement.query_map(
-                named_params! {
-                    ":account": account, ":since": since, ":cutoff": cutoff,
-                    ":after": after, ":limit": limit,
-                },
-                entry_from_row,
-            )?;
-            rows.collect()
-        })
-        .await
-    }
-
-    async fn count(&self, only: Only) -> Result<u64, StoreError> {
-        self.read(move |connection| {
-            let (filter, cutoff) = filter(only);
-            connection.query_row(
-                &format!("SELECT COUNT(*) FROM audit WHERE {NAMES_CUTOFF} {filter}"),
-                named_params! { ":cutoff": cutoff },
-                |row| row.get::<_, i64>(0).map(|n| n as u64),
-            )
         })
         .await
     }

@@ -20,7 +20,7 @@ use unlink_proxy::{
     authorize::DemoAuthoriser,
     fake_mono::{FakeMono, Fault},
     record::{Entry, Kind},
-    store::{Query, Store},
+    store::{Query, Record, Store, patient_deadline},
 };
 use url::Url;
 
@@ -91,7 +91,7 @@ impl Harness {
     pub async fn app_with(&mut self, tweak: impl FnOnce(&mut Config)) -> Router {
         let proxy = self.proxy_with(tweak).await;
         proxy
-            .router()
+            .app()
             .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 7], 50000))))
     }
 
@@ -105,7 +105,10 @@ impl Harness {
 
     /// Every row, oldest first.
     pub async fn rows(&self) -> Vec<Entry> {
-        self.store.entries(&Query::default()).await.unwrap()
+        self.store
+            .entries(&Query::default(), patient_deadline())
+            .await
+            .unwrap()
     }
 
     /// The rows of one kind.

@@ -92,6 +92,32 @@ pub(crate) struct CheckArgs {
 
 #[derive(Args, Debug)]
 pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    #[command(flatten)]
+    pub mono: MonoArgs,
+
+    #[command(flatten)]
+    pub unlinks: UnlinkArgs,
+
+    #[command(flatten)]
+    pub record: RecordArgs,
+
+    #[command(flatten)]
+    pub replicas: ReplicaArgs,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
+
+    #[command(flatten)]
+    pub demo: DemoArgs,
+}
+
+/// Where and how the proxy listens.
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Server")]
+pub(crate) struct ServerArgs {
     /// Address to listen on.
     #[arg(long, env = "UNLINK_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -100,6 +126,48 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "UNLINK_PREFIX", default_value = "/api/mono", value_parser = parse_prefix)]
     pub prefix: String,
 
+    /// Serve this folder (the widget's dist/) at /, from the same origin as the API.
+    #[arg(long, env = "UNLINK_STATIC_DIR")]
+    pub static_dir: Option<PathBuf>,
+
+    /// Origin of your own pages that call the proxy same-origin, e.g. https://app.example
+    /// (repeat, or comma-separate in the env var). With a real key, this or --allowed-origin
+    /// is required: without them the proxy would trust the client's Host header.
+    #[arg(long = "public-origin", env = "UNLINK_PUBLIC_ORIGINS", value_delimiter = ',',
+        value_parser = parse_origin)]
+    pub public_origins: Vec<String>,
+
+    /// Origin allowed to call from another site, with cookies (repeat, or comma-separate in
+    /// the env var).
+    #[arg(long = "allowed-origin", env = "UNLINK_ALLOWED_ORIGINS", value_delimiter = ',',
+        value_parser = parse_origin)]
+    pub allowed_origins: Vec<String>,
+
+    /// Behind a reverse proxy: take the client address (for per-address limits and the audit
+    /// trail) from the last X-Forwarded-For entry. Leave off when clients connect directly.
+    #[arg(long, env = "UNLINK_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+
+    /// Serve GET /metrics (Prometheus) on this address, to any client; without it /metrics
+    /// is served on --listen to clients on this machine only.
+    #[arg(long, env = "UNLINK_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// On SIGTERM, how long requests in progress may take before the remaining connections
+    /// are closed (unlinks in flight still record their outcome).
+    #[arg(long, env = "UNLINK_SHUTDOWN_TIMEOUT", default_value = "20s",
+        value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: Duration,
+
+    /// Log lines as human-readable text or JSON.
+    #[arg(long, env = "UNLINK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+}
+
+/// How to reach Mono, with which key.
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Mono")]
+pub(crate) struct MonoArgs {
     /// File holding the Mono secret key (test_sk_… or live_sk_…). Alternative to MONO_SEC_KEY.
     #[arg(long, env = "MONO_SEC_KEY_FILE")]
     pub secret_key_file: Option<PathBuf>,
@@ -112,19 +180,16 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "MONO_API", value_enum, default_value_t = MonoApi::V2)]
     pub mono_api: MonoApi,
 
-    /// Origin allowed to call from another site, with cookies (repeat, or comma-separate in
-    /// the env var).
-    #[arg(long = "allowed-origin", env = "UNLINK_ALLOWED_ORIGINS", value_delimiter = ',',
-        value_parser = parse_origin)]
-    pub allowed_origins: Vec<String>,
+    /// Most calls to Mono per unlink (retries on 429/502/503/504 and broken connections).
+    #[arg(long, env = "UNLINK_UPSTREAM_ATTEMPTS", default_value = "3",
+        value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub upstream_attempts: u32,
+}
 
-    /// Origin of your own pages that call the proxy same-origin, e.g. https://app.example
-    /// (repeat, or comma-separate in the env var). With a real key, this or --allowed-origin
-    /// is required: without them the proxy would trust the client's Host header.
-    #[arg(long = "public-origin", env = "UNLINK_PUBLIC_ORIGINS", value_delimiter = ',',
-        value_parser = parse_origin)]
-    pub public_origins: Vec<String>,
-
+/// Who may unlink, and within how long.
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Unlinks")]
+pub(crate) struct UnlinkArgs {
     /// Your endpoint that decides who may unlink what. Before every unlink the proxy POSTs
     /// {"account_id": …} there with the caller's Cookie and Authorization headers; only 200
     /// with {"allowed": true, "principal": "<user id>"} allows. Required with a real key.
@@ -148,53 +213,16 @@ pub(crate) struct ServeArgs {
         value_parser = parse_deadline)]
     pub deadline: Duration,
 
-    /// Serve this folder (the widget's dist/) at /, from the same origin as the API.
-    #[arg(long, env = "UNLINK_STATIC_DIR")]
-    pub static_dir: Option<PathBuf>,
-
-    #[command(flatten)]
-    pub record: RecordArgs,
-
-    /// At start-up, how long to keep trying to reach PostgreSQL before giving up.
-    #[arg(long, env = "UNLINK_DATABASE_CONNECT_TIMEOUT", default_value = "30s",
-        value_parser = humantime::parse_duration)]
-    pub database_connect_timeout: Duration,
-
-    /// How long a replica's claim on an account outlives the replica if it dies mid-unlink;
-    /// then the unlink is marked outcome_unknown. Longer than --deadline.
-    #[arg(long, env = "UNLINK_CLAIM_LEASE", default_value = "30s",
-        value_parser = humantime::parse_duration)]
-    pub claim_lease: Duration,
-
-    /// How often to look for claims whose replica died, and count open questions for the
-    /// metrics.
-    #[arg(long, env = "UNLINK_MAINTENANCE_INTERVAL", default_value = "10s",
-        value_parser = humantime::parse_duration)]
-    pub maintenance_interval: Duration,
-
-    /// Delete trail rows older than this many days (hourly). Without it, rows are kept.
-    #[arg(long, env = "UNLINK_RETAIN_DAYS",
-        value_parser = clap::value_parser!(u32).range(1..))]
-    pub retain_days: Option<u32>,
-
-    /// Run against the built-in fake Mono, with a demo user and no key (the demo, tests).
-    #[arg(long)]
-    pub fake_mono: bool,
-
-    /// Extra account for the fake Mono, owned by the demo user (repeatable).
-    #[arg(long = "fake-mono-account", value_name = "ID")]
-    pub fake_mono_accounts: Vec<AccountId>,
-
-    /// Fault for the fake Mono, as ID=SPEC or *=SPEC (repeatable). SPEC: 500, 503, 429[:secs],
-    /// drop or latency:ms, optionally followed by xN to affect only the first N calls.
-    #[arg(long = "fake-mono-fault", value_name = "ID=SPEC", value_parser = parse_fault)]
-    pub fake_mono_faults: Vec<(String, Fault)>,
-
     /// File holding the webhook secret. Alternative to MONO_WEBHOOK_SECRET. Without either,
     /// the webhook route answers 503.
     #[arg(long, env = "MONO_WEBHOOK_SECRET_FILE")]
     pub webhook_secret_file: Option<PathBuf>,
+}
 
+/// How much one user, address or connection may ask.
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Limits")]
+pub(crate) struct LimitArgs {
     /// Unlink attempts allowed per user per minute (1 to 1,000,000).
     #[arg(long, env = "UNLINK_RATE_LIMIT_PER_MINUTE", default_value = "10",
         value_parser = parse_per_minute)]
@@ -210,21 +238,6 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "UNLINK_WEBHOOK_RATE_LIMIT_PER_MINUTE", default_value = "6000",
         value_parser = parse_per_minute)]
     pub webhook_rate_limit_per_minute: NonZeroU32,
-
-    /// Most calls to Mono per unlink (retries on 429/502/503/504 and broken connections).
-    #[arg(long, env = "UNLINK_UPSTREAM_ATTEMPTS", default_value = "3",
-        value_parser = clap::value_parser!(u32).range(1..=10))]
-    pub upstream_attempts: u32,
-
-    /// Behind a reverse proxy: take the client address (for per-address limits and the audit
-    /// trail) from the last X-Forwarded-For entry. Leave off when clients connect directly.
-    #[arg(long, env = "UNLINK_TRUST_FORWARDED_FOR")]
-    pub trust_forwarded_for: bool,
-
-    /// Serve GET /metrics (Prometheus) on this address, to any client; without it /metrics
-    /// is served on --listen to clients on this machine only.
-    #[arg(long, env = "UNLINK_METRICS_LISTEN")]
-    pub metrics_listen: Option<SocketAddr>,
 
     /// A request's headers must arrive within this; idle keep-alive connections close after
     /// it too.
@@ -254,20 +267,56 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "UNLINK_MAX_REQUESTS_PER_CONNECTION", default_value = "1000",
         value_parser = clap::value_parser!(u32).range(1..))]
     pub max_requests_per_connection: u32,
-
-    /// On SIGTERM, how long requests in progress may take before the remaining connections
-    /// are closed (unlinks in flight still record their outcome).
-    #[arg(long, env = "UNLINK_SHUTDOWN_TIMEOUT", default_value = "20s",
-        value_parser = humantime::parse_duration)]
-    pub shutdown_timeout: Duration,
-
-    /// Log lines as human-readable text or JSON.
-    #[arg(long, env = "UNLINK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
-    pub log_format: LogFormat,
 }
 
-/// Where the record is: the serving proxy and `audit` name it the same way.
+/// The built-in fake Mono, for the demo and tests.
 #[derive(Args, Debug)]
+#[command(next_help_heading = "Demo")]
+pub(crate) struct DemoArgs {
+    /// Run against the built-in fake Mono, with a demo user and no key (the demo, tests).
+    #[arg(long)]
+    pub fake_mono: bool,
+
+    /// Extra account for the fake Mono, owned by the demo user (repeatable).
+    #[arg(long = "fake-mono-account", value_name = "ID")]
+    pub fake_mono_accounts: Vec<AccountId>,
+
+    /// Fault for the fake Mono, as ID=SPEC or *=SPEC (repeatable). SPEC: 500, 503, 429[:secs],
+    /// drop or latency:ms, optionally followed by xN to affect only the first N calls.
+    #[arg(long = "fake-mono-fault", value_name = "ID=SPEC", value_parser = parse_fault)]
+    pub fake_mono_faults: Vec<(String, Fault)>,
+}
+
+/// Several replicas on one record: leases and upkeep.
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Record")]
+pub(crate) struct ReplicaArgs {
+    /// At start-up, how long to keep trying to reach PostgreSQL before giving up.
+    #[arg(long, env = "UNLINK_DATABASE_CONNECT_TIMEOUT", default_value = "30s",
+        value_parser = humantime::parse_duration)]
+    pub database_connect_timeout: Duration,
+
+    /// How long a replica's claim on an account outlives the replica if it dies mid-unlink;
+    /// then the unlink is marked outcome_unknown. Longer than --deadline.
+    #[arg(long, env = "UNLINK_CLAIM_LEASE", default_value = "30s",
+        value_parser = humantime::parse_duration)]
+    pub claim_lease: Duration,
+
+    /// How often to look for claims whose replica died, and count open questions for the
+    /// metrics.
+    #[arg(long, env = "UNLINK_MAINTENANCE_INTERVAL", default_value = "10s",
+        value_parser = humantime::parse_duration)]
+    pub maintenance_interval: Duration,
+
+    /// Delete trail rows older than this many days (hourly). Without it, rows are kept.
+    #[arg(long, env = "UNLINK_RETAIN_DAYS",
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub retain_days: Option<u32>,
+}
+
+/// Where the record is: the serving proxy, `audit` and `unlink` name it the same way.
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Record")]
 pub(crate) struct RecordArgs {
     /// SQLite file for the audit trail (one process). Ignored with --database-url.
     #[arg(long, env = "UNLINK_AUDIT_DB", default_value = "unlink-audit.sqlite3")]

@@ -8,7 +8,7 @@ use std::{process::ExitCode, time::Duration};
 use indicatif::{ProgressBar, ProgressStyle};
 use unlink_proxy::{
     SqliteStore,
-    store::{ConnectPatience, Only, PostgresStore, Query, Store},
+    store::{ConnectPatience, Only, PostgresStore, Query, Record, patient_deadline},
 };
 
 use crate::{cli::MigrateArgs, fail};
@@ -44,7 +44,10 @@ async fn migrate(args: &MigrateArgs) -> Result<(u64, u64), String> {
             .unwrap_or_else(|_| args.from.clone())
             .display()
     );
-    let total = source.count(Only::All).await.map_err(|e| e.to_string())?;
+    let total = source
+        .count(Only::All, patient_deadline())
+        .await
+        .map_err(|e| e.to_string())?;
     let bar = ProgressBar::new(total).with_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} rows, {eta} left")
             .expect("a valid template"),
@@ -56,7 +59,10 @@ async fn migrate(args: &MigrateArgs) -> Result<(u64, u64), String> {
             limit: Some(BATCH),
             ..Query::default()
         };
-        let rows = source.entries(&page).await.map_err(|e| e.to_string())?;
+        let rows = source
+            .entries(&page, patient_deadline())
+            .await
+            .map_err(|e| e.to_string())?;
         let Some(last) = rows.last() else {
             break;
         };

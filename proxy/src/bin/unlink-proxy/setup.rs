@@ -38,30 +38,30 @@ pub(crate) struct Plan {
 pub(crate) async fn plan(args: &ServeArgs) -> Result<Plan, String> {
     let mut warnings = Vec::new();
     let key = secret_key(args, &mut warnings)?;
-    let mut plan = if args.fake_mono {
+    let mut plan = if args.demo.fake_mono {
         demo(args, key.is_some()).await?
     } else {
         live(args, key)?
     };
-    if let Some(path) = &args.webhook_secret_file {
+    if let Some(path) = &args.unlinks.webhook_secret_file {
         warnings.extend(readable_by_others(path));
     }
     plan.warnings.extend(warnings);
     plan.upstream.check()?;
-    if args.claim_lease <= args.deadline {
+    if args.replicas.claim_lease <= args.unlinks.deadline {
         return Err(format!(
             "--claim-lease ({}) must be longer than --deadline ({}): a claim that can expire \
              while its unlink is still within its deadline lets another replica call Mono again",
-            humantime::format_duration(args.claim_lease),
-            humantime::format_duration(args.deadline)
+            humantime::format_duration(args.replicas.claim_lease),
+            humantime::format_duration(args.unlinks.deadline)
         ));
     }
-    if let Some(dir) = &args.static_dir {
+    if let Some(dir) = &args.server.static_dir {
         refuse_secrets_in(dir, args)?;
     }
     // A page (index.html) or the widget (unlink.js, as in a CDN folder): anything else is
     // most likely a build that has not run, or a typo.
-    if let Some(dir) = &args.static_dir
+    if let Some(dir) = &args.server.static_dir
         && !["index.html", "unlink.js"]
             .iter()
             .any(|file| dir.join(file).is_file())
@@ -89,20 +89,20 @@ async fn demo(args: &ServeArgs, has_key: bool) -> Result<Plan, String> {
             "a Mono secret key (MONO_SEC_KEY or --secret-key-file)",
         ));
     }
-    if args.authorize_url.is_some() {
+    if args.unlinks.authorize_url.is_some() {
         return Err(contradiction("--authorize-url"));
     }
-    if args.mono_base_url.is_some() {
+    if args.mono.mono_base_url.is_some() {
         return Err(contradiction("--mono-base-url"));
     }
 
     let mut fake = FakeMono::new(fake_mono::DEMO_SECRET_KEY);
     let mut owned: HashSet<String> = DEMO_OWNED.iter().map(|s| s.to_string()).collect();
-    owned.extend(args.fake_mono_accounts.iter().map(|id| id.to_string()));
+    owned.extend(args.demo.fake_mono_accounts.iter().map(|id| id.to_string()));
     for id in owned.iter().map(String::as_str).chain([DEMO_NOT_OWNED]) {
         fake = fake.with_account(id);
     }
-    for (id, fault) in &args.fake_mono_faults {
+    for (id, fault) in &args.demo.fake_mono_faults {
         fake = fake.with_fault(id, *fault);
     }
     let addr = Arc::new(fake)
@@ -113,7 +113,7 @@ async fn demo(args: &ServeArgs, has_key: bool) -> Result<Plan, String> {
         SecretKey::parse(fake_mono::DEMO_SECRET_KEY).expect("the demo key is valid"),
     );
     upstream.base_url = Url::parse(&format!("http://{addr}")).expect("a valid URL");
-    upstream.max_attempts = args.upstream_attempts;
+    upstream.max_attempts = args.mono.upstream_attempts;
     let authoriser = Arc::new(DemoAuthoriser {
         principal: Principal::new(DEMO_USER).expect("a valid principal"),
         owned,
@@ -136,7 +136,7 @@ async fn demo(args: &ServeArgs, has_key: bool) -> Result<Plan, String> {
 
 /// A real Mono: needs a key and the partner's authoriser.
 fn live(args: &ServeArgs, key: Option<SecretKey>) -> Result<Plan, String> {
-    if !args.fake_mono_accounts.is_empty() || !args.fake_mono_faults.is_empty() {
+    if !args.demo.fake_mono_accounts.is_empty() || !args.demo.fake_mono_faults.is_empty() {
         return Err("--fake-mono-account and --fake-mono-fault need --fake-mono".into());
     }
     let Some(key) = key else {
@@ -146,7 +146,7 @@ fn live(args: &ServeArgs, key: Option<SecretKey>) -> Result<Plan, String> {
                 .into(),
         );
     };
-    let Some(url) = &args.authorize_url else {
+    let Some(url) = &args.unlinks.authorize_url else {
         return Err(
             "refusing to start: set --authorize-url (or UNLINK_AUTHORIZE_URL). Without an \
              authoriser any visitor could unlink any account. (Library users pass an \
@@ -154,7 +154,7 @@ fn live(args: &ServeArgs, key: Option<SecretKey>) -> Result<Plan, String> {
                 .into(),
         );
     };
-    if args.public_origins.is_empty() && args.allowed_origins.is_empty() {
+    if args.server.public_origins.is_empty() && args.server.allowed_origins.is_empty() {
         return Err(
             "refusing to start: set --public-origin (the origin of your pages, e.g. \
              https://app.example) or --allowed-origin. Without them the proxy would decide \
@@ -163,21 +163,22 @@ fn live(args: &ServeArgs, key: Option<SecretKey>) -> Result<Plan, String> {
         );
     }
     let authoriser: Arc<dyn Authoriser> = Arc::new(
-        HttpAuthoriser::new(url.clone(), args.authorize_timeout)
+        HttpAuthoriser::new(url.clone(), args.unlinks.authorize_timeout)
             .map_err(|error| format!("cannot build the authoriser client: {error}"))?,
     );
     let mut upstream = UpstreamConfig::new(key.clone());
-    if let Some(base) = &args.mono_base_url {
+    if let Some(base) = &args.mono.mono_base_url {
         upstream.base_url = base.clone();
     }
-    upstream.api = args.mono_api;
-    upstream.max_attempts = args.upstream_attempts;
+    upstream.api = args.mono.mono_api;
+    upstream.max_attempts = args.mono.upstream_attempts;
     let mut warnings = Vec::new();
     if !key.is_live() {
         let public: Vec<&String> = args
+            .server
             .public_origins
             .iter()
-            .chain(&args.allowed_origins)
+            .chain(&args.server.allowed_origins)
             .filter(|origin| !is_loopback_origin(origin))
             .collect();
         if let Some(first) = public.first() {
@@ -192,13 +193,18 @@ fn live(args: &ServeArgs, key: Option<SecretKey>) -> Result<Plan, String> {
     let forwarded: Vec<String> = ["Cookie", "Authorization"]
         .into_iter()
         .map(str::to_owned)
-        .chain(args.authorize_forward_headers.iter().map(|h| h.to_string()))
+        .chain(
+            args.unlinks
+                .authorize_forward_headers
+                .iter()
+                .map(|h| h.to_string()),
+        )
         .collect();
     Ok(Plan {
         mono: format!(
             "using Mono at {} ({:?}) with a {} key ({})",
             upstream.base_url.origin().ascii_serialization(),
-            args.mono_api,
+            args.mono.mono_api,
             if key.is_live() { "live" } else { "test" },
             key.prefix()
         ),
@@ -207,7 +213,7 @@ fn live(args: &ServeArgs, key: Option<SecretKey>) -> Result<Plan, String> {
         authorisation: format!(
             "asking {} (timeout {}), forwarding {}",
             url.origin().ascii_serialization() + url.path(),
-            humantime::format_duration(args.authorize_timeout),
+            humantime::format_duration(args.unlinks.authorize_timeout),
             forwarded.join(", ")
         ),
         webhook_secret: webhook_secret(args)?,
@@ -238,10 +244,10 @@ fn refuse_secrets_in(dir: &Path, args: &ServeArgs) -> Result<(), String> {
     if args.record.database_url.is_none() {
         private.push(("the audit record (--audit-db)", &args.record.audit_db));
     }
-    if let Some(file) = &args.secret_key_file {
+    if let Some(file) = &args.mono.secret_key_file {
         private.push(("the Mono key file (--secret-key-file)", file));
     }
-    if let Some(file) = &args.webhook_secret_file {
+    if let Some(file) = &args.unlinks.webhook_secret_file {
         private.push(("the webhook secret file", file));
     }
     for (what, path) in private {
@@ -277,31 +283,34 @@ pub(crate) fn config(
 ) -> Result<Config, String> {
     let mut config =
         Config::new(plan.upstream, plan.authoriser, store).map_err(|error| error.to_string())?;
-    config.prefix = args.prefix.clone();
-    config.allowed_origins = args.allowed_origins.clone();
-    config.public_origins = args.public_origins.clone();
-    config.authorize_forward_headers = args.authorize_forward_headers.clone();
+    config.prefix = args.server.prefix.clone();
+    config.allowed_origins = args.server.allowed_origins.clone();
+    config.public_origins = args.server.public_origins.clone();
+    config.authorize_forward_headers = args.unlinks.authorize_forward_headers.clone();
     config.webhook_secret = plan.webhook_secret;
-    config.trust_forwarded_for = args.trust_forwarded_for;
+    config.trust_forwarded_for = args.server.trust_forwarded_for;
     // The demo's user is known without signing in; a real authoriser needs credentials.
-    config.require_credentials = !args.fake_mono;
-    config.deadline = args.deadline;
-    config.lease = args.claim_lease;
+    config.require_credentials = !args.demo.fake_mono;
+    config.deadline = args.unlinks.deadline;
+    config.lease = args.replicas.claim_lease;
     config.retain = args
+        .replicas
         .retain_days
         .map(|days| std::time::Duration::from_secs(u64::from(days) * 86_400));
-    config.static_dir = args.static_dir.clone();
+    config.static_dir = args.server.static_dir.clone();
     config.rate_limits = RateLimits {
-        per_principal: args.rate_limit_per_minute,
-        per_address: args.ip_rate_limit_per_minute,
-        per_webhook_secret: args.webhook_rate_limit_per_minute,
+        per_principal: args.limits.rate_limit_per_minute,
+        per_address: args.limits.ip_rate_limit_per_minute,
+        per_webhook_secret: args.limits.webhook_rate_limit_per_minute,
     };
     Ok(config)
 }
 
 /// Opens (or creates) the record: PostgreSQL with `--database-url`, else the SQLite file.
 pub(crate) async fn store(args: &ServeArgs) -> Result<Arc<dyn Store>, String> {
-    args.record.open(args.database_connect_timeout).await
+    args.record
+        .open(args.replicas.database_connect_timeout)
+        .await
 }
 
 impl RecordArgs {
@@ -330,7 +339,7 @@ impl RecordArgs {
 fn secret_key(args: &ServeArgs, warnings: &mut Vec<String>) -> Result<Option<SecretKey>, String> {
     let from_env =
         std::env::var_os("MONO_SEC_KEY").map(|value| value.to_string_lossy().into_owned());
-    let raw = match (&args.secret_key_file, from_env) {
+    let raw = match (&args.mono.secret_key_file, from_env) {
         (Some(_), Some(_)) => {
             return Err("give the Mono secret key once: MONO_SEC_KEY or --secret-key-file".into());
         }
@@ -349,7 +358,7 @@ fn secret_key(args: &ServeArgs, warnings: &mut Vec<String>) -> Result<Option<Sec
 }
 
 fn webhook_secret(args: &ServeArgs) -> Result<Option<SharedSecret>, String> {
-    let raw = match &args.webhook_secret_file {
+    let raw = match &args.unlinks.webhook_secret_file {
         Some(path) => Some(read_secret_file(path)?),
         None => std::env::var("MONO_WEBHOOK_SECRET").ok(),
     };
