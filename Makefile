@@ -1,5 +1,5 @@
 # The two commands a fresh machine needs: `make demo` and `make test` (see README.md).
-.PHONY: demo test setup build package size bench replicas clean
+.PHONY: demo test setup build package release-proxy size bench replicas clean
 
 demo:
 	scripts/demo.sh
@@ -16,6 +16,11 @@ build: setup
 # What partners install: target/package/unlink-widget-<version>.tgz and cdn/<version>/.
 package: setup
 	scripts/package.sh
+
+# What partners without Rust install: a static Linux binary with its README, licences, a
+# systemd unit and SHA256SUMS, in target/release-artifacts/.
+release-proxy: setup
+	scripts/release-proxy.sh
 
 size: build
 	node scripts/size.mjs dist

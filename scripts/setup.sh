@@ -23,6 +23,11 @@ ensure_toolchain() {
   fi
 }
 ensure_toolchain "$stable" --component rustfmt,clippy
+# The static Linux binary partners install without Rust (make release-proxy) is built for musl.
+if ! rustup target list --installed --toolchain "$stable" | grep -qx x86_64-unknown-linux-musl; then
+  step "installing the x86_64-unknown-linux-musl target"
+  rustup target add x86_64-unknown-linux-musl --toolchain "$stable"
+fi
 ensure_toolchain "$WASM_NIGHTLY" --component rust-src
 if ! rustup component list --installed --toolchain "$WASM_NIGHTLY" | grep -q '^rust-src'; then
   rustup component add rust-src --toolchain "$WASM_NIGHTLY"
@@ -53,8 +58,10 @@ fi
 # 3. From Debian: Chromium, Firefox ESR and WebKitGTK (its WebDriver starts MiniBrowser,
 #    which needs an X display: Xvfb) for the browser tests; PostgreSQL 15 and nginx for the
 #    replica tests and the reference set-up (started by the scripts, never as services);
-#    wrk for the proxy benchmark; faketime, for a replica whose clock runs fast.
-packages=(chromium chromium-driver firefox-esr webkit2gtk-driver xvfb xauth postgresql nginx wrk faketime)
+#    wrk for the proxy benchmark; faketime, for a replica whose clock runs fast; musl-tools,
+#    whose musl-gcc builds the C in the static release binary.
+packages=(chromium chromium-driver firefox-esr webkit2gtk-driver xvfb xauth postgresql nginx wrk
+  faketime musl-tools)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")

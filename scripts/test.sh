@@ -34,9 +34,12 @@ cargo fmt --all -- --check
 step "set-up fetches every crate the offline release build needs (empty cargo home)"
 scripts/check-fetch.sh
 
-step "lint (native and wasm)"
+step "lint (native and wasm), and the proxy library with each record alone and with none"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo clippy -p unlink-widget --all-targets --target wasm32-unknown-unknown --quiet -- -D warnings
+for features in "" sqlite postgres; do
+  cargo clippy -p unlink-proxy --lib --no-default-features --features "$features" --quiet -- -D warnings
+done
 
 step "unit tests (widget logic) and proxy tests (router, loopback HTTP, CLI, both stores, replicas)"
 UNLINK_TEST_DATABASE_URL=$(scripts/pg.sh start "$pg_dir/server")
@@ -84,6 +87,10 @@ for engine in chromium firefox webkit; do
   step "end to end in $engine (WebDriver: keyboard, outcomes, axe)"
   ENGINE=$engine "in_$engine" node --test --test-concurrency=1 --test-reporter=spec tests/webdriver/
 done
+
+step "the proxy as partners without Rust install it: a static binary, unpacked and run with no Rust on PATH"
+scripts/release-proxy.sh
+scripts/check-release.sh
 
 step "the proxy as a crate: cargo package (verified build) and cargo install --locked"
 cargo package -p unlink-proxy --locked --allow-dirty --quiet

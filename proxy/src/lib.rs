@@ -20,7 +20,7 @@
 //! });
 //! let store = Arc::new(SqliteStore::open("audit.sqlite3")?);
 //! let proxy = Proxy::start(Config::new(UpstreamConfig::new(key), authoriser, store)?).await?;
-//! let app = axum::Router::new().nest("/api/mono", proxy.api_router());
+//! let app: axum::Router = axum::Router::new().nest("/api/mono", proxy.api_router());
 //! // Serve `app` with `into_make_service_with_connect_info::<SocketAddr>()`, and call
 //! // `proxy.drain(..)` on shutdown so unlinks in flight commit their outcome.
 //! # Ok(()) }
@@ -59,7 +59,7 @@ pub mod csrf;
 pub mod error;
 #[cfg(feature = "fake-mono")]
 pub mod fake_mono;
-mod http_client;
+pub mod http_client;
 pub mod json;
 pub mod mono;
 mod proxy;

@@ -55,15 +55,20 @@ impl Proxy {
     /// tracing, body limit and CORS. Unknown paths under the prefix answer the envelope's
     /// 404; nothing else of your app is touched.
     ///
+    /// Whatever state your app has, the proxy brings its own:
+    ///
     /// ```no_run
     /// # fn demo(proxy: unlink_proxy::Proxy) {
+    /// #[derive(Clone)]
+    /// struct YourState;
     /// let app: axum::Router = axum::Router::new()
     ///     .route("/healthz", axum::routing::get(|| async { "ok" }))
     ///     .nest("/api/mono", proxy.api_router())
-    ///     .fallback(|| async { "your SPA" });
+    ///     .fallback(|| async { "your SPA" })
+    ///     .with_state(YourState);
     /// # }
     /// ```
-    pub fn api_router(&self) -> Router {
+    pub fn api_router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
         let state = &self.state;
         let mut api = api_routes()
             .fallback(|| async { ApiError::NotFound })
@@ -133,7 +138,7 @@ fn api_routes() -> Router<AppState> {
 
 /// In the order a request meets them: its id made trustworthy, then set, echoed and put on
 /// every log line of the request; then the body limit.
-fn with_request_layers(router: Router) -> Router {
+fn with_request_layers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
     router.layer(
         ServiceBuilder::new()
             .layer(axum::middleware::map_request(plain_request_ids))

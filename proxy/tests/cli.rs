@@ -277,7 +277,18 @@ fn sigterm_lets_an_unlink_in_flight_finish_and_land_in_the_audit() {
                 .header("cookie", "session=demo")
                 .send(),
         );
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Once its intent is on disk, the unlink is waiting for Mono: stop the proxy then.
+        let record = rusqlite::Connection::open(&db).unwrap();
+        support::until(|| {
+            record
+                .query_row(
+                    "SELECT count(*) FROM audit WHERE kind = 'intent'",
+                    [],
+                    |row| row.get::<_, i64>(0),
+                )
+                .is_ok_and(|intents| intents == 1)
+        })
+        .await;
         kill(&demo.child, "TERM");
         request.await.unwrap().unwrap().status().as_u16()
     });
@@ -394,37 +405,6 @@ async fn yes_authoriser() -> String {
 
 /// Starts the proxy against a real (here: fake, but separate) Mono and returns it with the
 /// address it logged.
-fn start_live(db: &Path, mono: &str, authoriser: &str) -> Spawned {
-    let mut child = proxy()
-        .env("MONO_SEC_KEY", TEST_KEY)
-        .args(["--listen", "127.0.0.1:0", "--mono-base-url", mono])
-        .args(["--authorize-url", authoriser])
-        .args([
-            "--rate-limit-per-minute",
-            "1000",
-            "--ip-rate-limit-per-minute",
-            "1000",
-        ])
-        .arg("--audit-db")
-        .arg(db)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let url = loop {
-        line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "the proxy exited");
-        if let Some(at) = line.find("listening on ") {
-            break line[at + "listening on ".len()..].trim().to_owned();
-        }
-    };
-    // Keep draining its log so it never blocks on a full pipe.
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    Spawned { child, url }
-}
-
 #[test]
 fn kill_nine_mid_load_loses_no_record_and_start_up_marks_the_unknown() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -445,7 +425,7 @@ fn kill_nine_mid_load_loses_no_record_and_start_up_marks_the_unknown() {
         (format!("http://{addr}"), yes_authoriser().await)
     });
 
-    let mut live = start_live(&db, &mono, &authoriser);
+    let mut live = start_live(&db, TEST_KEY, &mono, &authoriser);
     let url = live.url.clone();
     runtime.block_on(async {
         let client = reqwest::Client::new();
@@ -506,7 +486,7 @@ fn kill_nine_mid_load_loses_no_record_and_start_up_marks_the_unknown() {
     );
 
     // Restart on the same file: start-up marks each one, and they stay listed as unresolved.
-    let (stopped, _) = start_live(&db, &mono, &authoriser).stop();
+    let (stopped, _) = start_live(&db, TEST_KEY, &mono, &authoriser).stop();
     assert!(stopped);
     let rows = audit(&[]);
     let marked = rows

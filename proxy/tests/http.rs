@@ -12,49 +12,11 @@ use std::{
 use axum::{Json, Router, routing::post as route_post};
 use serde_json::{Value, json};
 use support::*;
-use tokio::sync::oneshot;
 use unlink_proxy::{
-    Config, Proxy, ServerLimits,
+    ServerLimits,
     authorize::HttpAuthoriser,
     record::{Entry, Kind, Outcome},
 };
-
-/// A running proxy: its base URL, and a trigger that starts a graceful shutdown.
-struct Running {
-    url: String,
-    stop: Option<oneshot::Sender<()>>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-async fn start(h: &mut Harness) -> Running {
-    start_with(h, |_| {}).await
-}
-
-async fn start_with(h: &mut Harness, tweak: impl FnOnce(&mut Config)) -> Running {
-    let proxy = h.proxy_with(tweak).await;
-    serve(proxy).await
-}
-
-async fn serve(proxy: Proxy) -> Running {
-    serve_with(proxy, ServerLimits::default()).await
-}
-
-async fn serve_with(proxy: Proxy, limits: ServerLimits) -> Running {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        unlink_proxy::serve(listener, &proxy, limits, async {
-            let _ = stopped.await;
-        })
-        .await
-    });
-    Running {
-        url,
-        stop: Some(stop),
-        server,
-    }
-}
 
 async fn post(url: &str, id: &str, key: &str) -> (u16, reqwest::header::HeaderMap, Value) {
     let response = reqwest::Client::new()
@@ -313,7 +275,7 @@ async fn graceful_shutdown_lets_an_unlink_in_flight_finish() {
     let mut running = start(&mut h).await;
     let url = running.url.clone();
     let in_flight = tokio::spawn(async move { post(&url, OWNED, "k").await.0 });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    until(|| h.fake.calls(OWNED) == 1).await;
     running.stop.take().unwrap().send(()).unwrap();
 
     assert_eq!(
@@ -337,6 +299,8 @@ async fn graceful_shutdown_lets_an_unlink_in_flight_finish() {
 }
 
 // Slow and hostile clients ----------------------------------------------------------------
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -457,20 +421,20 @@ async fn beyond_the_connection_cap_new_clients_wait_and_unlinks_in_flight_finish
             .unwrap()
             .status()
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    until(|| h.fake.calls(OWNED) == 1).await;
+    // Accepted in the order they connect: this one before the third.
     let slow = half_open(&running.url).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
 
     // A third client waits for a free slot...
     let url = running.url.clone();
-    let third = tokio::spawn(async move {
+    let mut third = tokio::spawn(async move {
         reqwest::get(format!("{url}/healthz"))
             .await
             .unwrap()
             .status()
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!third.is_finished(), "served beyond the cap");
+    let served = tokio::time::timeout(Duration::from_millis(300), &mut third).await;
+    assert!(served.is_err(), "served beyond the cap");
     // ...while the unlink in flight is not starved.
     assert_eq!(in_flight.await.unwrap(), 200);
     // When the slow client goes, the waiting one is served.
@@ -509,7 +473,8 @@ async fn shutdown_closes_stragglers_after_its_deadline_and_in_flight_unlinks_sti
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Two reach Mono; the third is not the demo user's, and is refused at once.
+    until(|| h.fake.total_calls() == 2).await;
     let started = Instant::now();
     running.stop.take().unwrap().send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(10), running.server)
@@ -563,18 +528,24 @@ async fn connect_from(source: std::net::Ipv4Addr, url: &str) -> std::io::Result<
 }
 
 /// Keeps `connections` of `attack` open from 127.0.0.2, reconnecting whenever the server
-/// drops one, until the task is aborted.
-fn attack(url: &str, attack: Attack, connections: usize) -> Vec<tokio::task::JoinHandle<()>> {
+/// drops one, until the tasks are aborted; counts the connections made in `made`.
+fn attack(
+    url: &str,
+    attack: Attack,
+    connections: usize,
+    made: Arc<AtomicUsize>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let pipelined = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".repeat(2000);
     (0..connections)
         .map(|_| {
-            let (url, pipelined) = (url.to_owned(), pipelined.clone());
+            let (url, pipelined, made) = (url.to_owned(), pipelined.clone(), made.clone());
             tokio::spawn(async move {
                 loop {
                     let Ok(mut stream) = connect_from([127, 0, 0, 2].into(), &url).await else {
                         tokio::time::sleep(Duration::from_millis(10)).await;
                         continue;
                     };
+                    made.fetch_add(1, Ordering::Relaxed);
                     let head: &[u8] = match attack {
                         Attack::HalfOpen => {
                             b"POST /api/mono/accounts/a/unlink HTTP/1.1\r\nHost: x\r\n"
@@ -630,9 +601,10 @@ async fn one_address_with_twice_the_connection_cap_cannot_keep_others_out() {
             ..ServerLimits::default()
         };
         let running = serve_with(h.proxy_with(|_| {}).await, limits).await;
-        let attackers = attack(&running.url, variant, 128);
-        // Let the attack take every slot it can.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        let made = Arc::new(AtomicUsize::new(0));
+        let attackers = attack(&running.url, variant, 128, made.clone());
+        // Every attacking connection made before the first try.
+        until(|| made.load(Ordering::Relaxed) >= 128).await;
         let tries = 40;
         let served = served_within_a_second(&running.url, tries).await;
         for attacker in attackers {

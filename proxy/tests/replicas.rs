@@ -8,8 +8,6 @@ mod support;
 
 use std::{
     collections::HashMap,
-    io::{BufRead, BufReader},
-    process::{Child, Stdio},
     time::{Duration, Instant},
 };
 
@@ -17,105 +15,9 @@ use futures::future::join_all;
 use serde_json::Value;
 use support::binary::*;
 
-const KEY: &str = "test_sk_replicasharedfake01";
+const KEY: &str = REPLICA_KEY;
 const OWNED: &str = "60770aa8c5878a2af69ed849";
 const OWNED_2: &str = "65c4c03aa66a95b572cb5a86";
-
-/// A child process that is killed when the test ends, pass or fail.
-struct Running {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Reads lines from `stream` until one contains `marker`; returns what follows it.
-fn wait_for_line(stream: impl std::io::Read + Send + 'static, marker: &str) -> String {
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            reader.read_line(&mut line).unwrap() > 0,
-            "exited before {marker:?}"
-        );
-        if let Some((_, rest)) = line.split_once(marker) {
-            let found = rest.split_whitespace().next().unwrap_or("").to_owned();
-            // Keep draining, so the process never blocks on a full pipe.
-            std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-            return found;
-        }
-    }
-}
-
-/// `unlink-proxy fake-mono` with `extra` flags.
-fn fake_mono(extra: &[&str]) -> Running {
-    let mut child = proxy()
-        .args(["fake-mono", "--listen", "127.0.0.1:0"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = wait_for_line(child.stdout.take().unwrap(), "Fake Mono: ");
-    Running { child, url }
-}
-
-/// A proxy replica on `database` in front of `mono`, with generous limits.
-fn replica(database: &str, mono: &str, extra: &[&str]) -> Running {
-    replica_limited(database, mono, 100_000, extra)
-}
-
-/// The same, with `per_user` unlinks a minute.
-fn replica_limited(database: &str, mono: &str, per_user: u32, extra: &[&str]) -> Running {
-    replica_with(database, mono, per_user, extra, |_| {})
-}
-
-/// The same, with the command adjusted (its environment, say) before it starts.
-fn replica_with(
-    database: &str,
-    mono: &str,
-    per_user: u32,
-    extra: &[&str],
-    adjust: impl FnOnce(&mut std::process::Command),
-) -> Running {
-    let mut command = proxy();
-    adjust(&mut command);
-    let mut child = command
-        .env("MONO_SEC_KEY", KEY)
-        .args(["--listen", "127.0.0.1:0", "--mono-base-url", mono])
-        .args(["--authorize-url", &format!("{mono}/demo/can-unlink")])
-        .args(["--database-url", database])
-        .args(["--rate-limit-per-minute", &per_user.to_string()])
-        .args(["--ip-rate-limit-per-minute", "100000"])
-        .args(extra_or_default(extra))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let url = wait_for_line(child.stderr.take().unwrap(), "listening on ");
-    Running { child, url }
-}
-
-/// `extra`, with the replica tests' deadline, lease and upkeep unless it sets its own.
-fn extra_or_default<'a>(extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = extra.to_vec();
-    for (flag, value) in [
-        ("--deadline", "4s"),
-        ("--claim-lease", "5s"),
-        ("--maintenance-interval", "1s"),
-    ] {
-        if !extra.contains(&flag) {
-            args.extend([flag, value]);
-        }
-    }
-    args
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -162,9 +64,11 @@ fn a_hundred_confirmations_over_two_replicas_make_one_mono_call() {
     let rt = runtime();
     let database = rt.block_on(support::postgres::fresh_database());
     let fake = fake_mono(&["--fake-mono-fault", "*=latency:3000"]);
+    // About sharing one call under load, not about time: the production deadline.
+    let flags = ["--deadline", "12s", "--claim-lease", "30s"];
     let replicas = [
-        replica(&database, &fake.url, &[]),
-        replica(&database, &fake.url, &[]),
+        replica(&database, &fake.url, &flags),
+        replica(&database, &fake.url, &flags),
     ];
     rt.block_on(async {
         let client = reqwest::Client::new();

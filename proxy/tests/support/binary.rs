@@ -6,6 +6,9 @@ use std::{
     process::{Child, Command, Output, Stdio},
 };
 
+/// The sandbox key replicas in the tests use; the standalone fake Mono accepts any.
+pub const REPLICA_KEY: &str = "test_sk_replicasharedfake01";
+
 /// The binary cargo built for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_unlink-proxy");
 
@@ -103,6 +106,122 @@ pub fn start(mut command: Command) -> Spawned {
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .trim_end_matches('/')
         .to_owned();
+    Spawned { child, url }
+}
+
+/// Reads lines from `stream` until one contains `marker`; returns what follows it.
+pub fn wait_for_line(stream: impl std::io::Read + Send + 'static, marker: &str) -> String {
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "exited before {marker:?}"
+        );
+        if let Some((_, rest)) = line.split_once(marker) {
+            let found = rest.split_whitespace().next().unwrap_or("").to_owned();
+            // Keep draining, so the process never blocks on a full pipe.
+            std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+            return found;
+        }
+    }
+}
+
+/// `unlink-proxy fake-mono` with `extra` flags.
+pub fn fake_mono(extra: &[&str]) -> Spawned {
+    let mut child = proxy()
+        .args(["fake-mono", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = wait_for_line(child.stdout.take().unwrap(), "Fake Mono: ");
+    Spawned { child, url }
+}
+
+/// A proxy replica on `database` in front of `mono`, with generous limits.
+pub fn replica(database: &str, mono: &str, extra: &[&str]) -> Spawned {
+    replica_limited(database, mono, 100_000, extra)
+}
+
+/// The same, with `per_user` unlinks a minute.
+pub fn replica_limited(database: &str, mono: &str, per_user: u32, extra: &[&str]) -> Spawned {
+    replica_with(database, mono, per_user, extra, |_| {})
+}
+
+/// The same, with the command adjusted (its environment, say) before it starts.
+pub fn replica_with(
+    database: &str,
+    mono: &str,
+    per_user: u32,
+    extra: &[&str],
+    adjust: impl FnOnce(&mut std::process::Command),
+) -> Spawned {
+    let mut command = proxy();
+    adjust(&mut command);
+    let mut child = command
+        .env("MONO_SEC_KEY", REPLICA_KEY)
+        .args(["--listen", "127.0.0.1:0", "--mono-base-url", mono])
+        .args(["--authorize-url", &format!("{mono}/demo/can-unlink")])
+        .args(["--database-url", database])
+        .args(["--rate-limit-per-minute", &per_user.to_string()])
+        .args(["--ip-rate-limit-per-minute", "100000"])
+        .args(extra_or_default(extra))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = wait_for_line(child.stderr.take().unwrap(), "listening on ");
+    Spawned { child, url }
+}
+
+/// `extra`, with the replica tests' deadline, lease and upkeep unless it sets its own.
+pub fn extra_or_default<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = extra.to_vec();
+    for (flag, value) in [
+        ("--deadline", "4s"),
+        ("--claim-lease", "5s"),
+        ("--maintenance-interval", "1s"),
+    ] {
+        if !extra.contains(&flag) {
+            args.extend([flag, value]);
+        }
+    }
+    args
+}
+
+/// A live proxy (sandbox key `key`, a real authoriser, generous limits) on the SQLite record
+/// `db`, in front of `mono`.
+pub fn start_live(db: &Path, key: &str, mono: &str, authoriser: &str) -> Spawned {
+    let mut child = proxy()
+        .env("MONO_SEC_KEY", key)
+        .args(["--listen", "127.0.0.1:0", "--mono-base-url", mono])
+        .args(["--authorize-url", authoriser])
+        .args([
+            "--rate-limit-per-minute",
+            "1000",
+            "--ip-rate-limit-per-minute",
+            "1000",
+        ])
+        .arg("--audit-db")
+        .arg(db)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let url = loop {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "the proxy exited");
+        if let Some(at) = line.find("listening on ") {
+            break line[at + "listening on ".len()..].trim().to_owned();
+        }
+    };
+    // Keep draining its log so it never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     Spawned { child, url }
 }
 

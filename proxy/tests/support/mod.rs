@@ -1,5 +1,8 @@
-//! Shared set-up for the proxy's tests: a fake Mono on loopback, a temporary audit database,
-//! the demo authoriser, and a request builder shaped like the widget's.
+//! The one harness for the proxy's tests: a fake Mono on loopback, a temporary audit
+//! database, the demo authoriser, a request builder shaped like the widget's, a proxy served
+//! in this process ([`serve_with`]); processes of the binary (the demo, a live proxy, the
+//! standalone fake Mono, replicas) are in [`binary`], a PostgreSQL in [`postgres`]. Tests
+//! wait for conditions ([`until`]), never for a fixed time.
 #![allow(dead_code, unreachable_pub)]
 
 pub mod binary;
@@ -15,8 +18,9 @@ use std::{
 use axum::{Router, body::Body, extract::connect_info::MockConnectInfo, http::Request};
 use http_body_util::BodyExt;
 use serde_json::Value;
+use tokio::sync::oneshot;
 use unlink_proxy::{
-    Config, Principal, Proxy, SecretKey, SqliteStore, UpstreamConfig,
+    Config, Principal, Proxy, SecretKey, ServerLimits, SqliteStore, UpstreamConfig,
     authorize::DemoAuthoriser,
     fake_mono::{FakeMono, Fault},
     record::{Entry, Kind},
@@ -121,6 +125,44 @@ impl Harness {
     }
 }
 
+/// A proxy served in this process over loopback: its base URL, and a trigger that starts a
+/// graceful shutdown.
+pub struct Served {
+    pub url: String,
+    pub stop: Option<oneshot::Sender<()>>,
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+pub async fn start(h: &mut Harness) -> Served {
+    start_with(h, |_| {}).await
+}
+
+pub async fn start_with(h: &mut Harness, tweak: impl FnOnce(&mut Config)) -> Served {
+    let proxy = h.proxy_with(tweak).await;
+    serve(proxy).await
+}
+
+pub async fn serve(proxy: Proxy) -> Served {
+    serve_with(proxy, ServerLimits::default()).await
+}
+
+pub async fn serve_with(proxy: Proxy, limits: ServerLimits) -> Served {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        unlink_proxy::serve(listener, &proxy, limits, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    Served {
+        url,
+        stop: Some(stop),
+        server,
+    }
+}
+
 /// `POST /api/mono/accounts/{id}/unlink` as the widget sends it.
 pub fn unlink(id: &str, key: &str) -> axum::http::request::Builder {
     Request::post(format!("/api/mono/accounts/{id}/unlink"))
@@ -218,6 +260,19 @@ impl std::io::Write for Logs {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+/// Waits until `condition` holds, checking every 10 ms; fails the test after 10 s. Tests
+/// wait for what they need to see, never for a fixed time.
+pub async fn until(condition: impl Fn() -> bool) {
+    let started = std::time::Instant::now();
+    while !condition() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the condition did not hold within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

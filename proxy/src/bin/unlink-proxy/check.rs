@@ -51,6 +51,10 @@ pub(crate) async fn run(args: CheckArgs) -> ExitCode {
             ),
         ),
         ("Mono", plan.mono.clone()),
+        (
+            "TLS roots",
+            unlink_proxy::http_client::tls_roots().to_string(),
+        ),
         ("authorisation", plan.authorisation.clone()),
         ("record", record),
         (
