@@ -150,7 +150,19 @@ impl ApiError {
             Self::RateLimited { retry_after } => Some(*retry_after),
             Self::UpstreamUnavailable { retry_after, .. } => *retry_after,
             Self::AuditUnavailable => Some(AUDIT_RETRY_AFTER),
-            _ => None,
+            Self::InvalidAccountId
+            | Self::InvalidIdempotencyKey
+            | Self::IdempotencyKeyReused
+            | Self::Forbidden
+            | Self::UnlinkRejected
+            | Self::UpstreamRejectedKey
+            | Self::UpstreamUnexpected
+            | Self::Unauthorized
+            | Self::InvalidWebhook
+            | Self::WebhookNotConfigured
+            | Self::NotFound
+            | Self::MethodNotAllowed
+            | Self::PayloadTooLarge => None,
         };
         seconds.map(|s| s.min(RETRY_AFTER_CAP))
     }
@@ -167,7 +179,15 @@ impl ApiError {
             Self::UpstreamRejectedKey => Outcome::UpstreamRejectedKey,
             Self::UpstreamUnexpected => Outcome::UpstreamUnexpected,
             Self::AuditUnavailable => Outcome::AuditUnavailable,
-            _ => return None,
+            // Refused before anyone was authorised, or not the unlink route's: no row.
+            Self::InvalidAccountId
+            | Self::InvalidIdempotencyKey
+            | Self::Unauthorized
+            | Self::InvalidWebhook
+            | Self::WebhookNotConfigured
+            | Self::NotFound
+            | Self::MethodNotAllowed
+            | Self::PayloadTooLarge => return None,
         })
     }
 
@@ -185,7 +205,15 @@ impl ApiError {
             Outcome::UpstreamRejectedKey => Self::UpstreamRejectedKey,
             Outcome::UpstreamUnexpected => Self::UpstreamUnexpected,
             Outcome::AuditUnavailable | Outcome::OutcomeUnknown => Self::AuditUnavailable,
-            _ => return None,
+            Outcome::RateLimited => Self::RateLimited {
+                retry_after: crate::ratelimit::PERIOD.as_secs(),
+            },
+            // Successes, and the words only the trail uses.
+            Outcome::Unlinked
+            | Outcome::AlreadyUnlinked
+            | Outcome::AccountUnlinked
+            | Outcome::InvalidAccountId
+            | Outcome::InvalidIdempotencyKey => return None,
         })
     }
 }

@@ -262,10 +262,12 @@ impl Entry {
             (Kind::Unlink | Kind::Webhook | Kind::Resolution, None) => {
                 Err("only intent rows lack an outcome")
             }
-            (Kind::Resolution, _) if self.intent_id.is_none() => {
+            (Kind::Resolution, Some(_)) if self.intent_id.is_none() => {
                 Err("a resolution row names the intent it settles")
             }
-            _ => Ok(()),
+            (Kind::Intent, None) | (Kind::Unlink | Kind::Webhook | Kind::Resolution, Some(_)) => {
+                Ok(())
+            }
         }
     }
 }

@@ -121,7 +121,11 @@ impl Mono {
                 MonoVerdict::Ambiguous => Probe::NotMono {
                     status: status.as_u16(),
                 },
-                _ => Probe::Unexpected {
+                // Mono would not unlink, refuse, or fail on an account that cannot exist.
+                MonoVerdict::Unlinked
+                | MonoVerdict::Rejected
+                | MonoVerdict::Unavailable { .. }
+                | MonoVerdict::TimedOut => Probe::Unexpected {
                     status: status.as_u16(),
                 },
             },

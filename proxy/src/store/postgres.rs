@@ -1170,7 +1170,13 @@ async fn mark_unknown(tx: &Transaction<'_>, intent_id: i64, why: &str) -> PgResu
 async fn settle(tx: &Transaction<'_>, by: &Entry, source: Source) -> PgResult<()> {
     let detail = match source {
         Source::Webhook => "Mono's webhook says the account is unlinked",
-        _ => "a later unlink found the account unlinked at Mono",
+        Source::Upstream
+        | Source::Shared
+        | Source::Replay
+        | Source::Proxy
+        | Source::Recovery
+        | Source::Record
+        | Source::None => "a later unlink found the account unlinked at Mono",
     };
     exec(
         tx,

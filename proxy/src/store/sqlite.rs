@@ -764,7 +764,13 @@ fn mark_unknown(tx: &Transaction<'_>, intent_id: i64, why: &str) -> rusqlite::Re
 fn settle(tx: &Transaction<'_>, by: &Entry, source: Source) -> rusqlite::Result<usize> {
     let detail = match source {
         Source::Webhook => "Mono's webhook says the account is unlinked",
-        _ => "a later unlink found the account unlinked at Mono",
+        Source::Upstream
+        | Source::Shared
+        | Source::Replay
+        | Source::Proxy
+        | Source::Recovery
+        | Source::Record
+        | Source::None => "a later unlink found the account unlinked at Mono",
     };
     tx.execute(
         "INSERT INTO audit (ts, kind, request_id, principal, account_id, outcome, source,
