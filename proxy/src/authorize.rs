@@ -126,6 +126,8 @@ impl fmt::Display for Denied {
     }
 }
 
+impl std::error::Error for Denied {}
+
 /// Decides whether the signed-in user may unlink an account: `Ok(principal)` allows, and
 /// anything else denies. Implement it in your own app (check your session against the
 /// accounts you stored for that user), or use [`authoriser_fn`].

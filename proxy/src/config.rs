@@ -15,7 +15,7 @@ use crate::{
     csrf::Origins,
     mono::{Mono, UpstreamConfig},
     ratelimit::RateLimits,
-    secret::SharedSecret,
+    secret::{ServiceTokens, SharedSecret},
     store::{self, Store, StoreError},
 };
 
@@ -70,6 +70,12 @@ pub struct Config {
     /// none of `authorize_forward_headers`: nobody could be signed in. On by default; off
     /// only for an authoriser that knows users some other way (the demo's).
     pub require_credentials: bool,
+    /// Enables `POST {prefix}/service/accounts/{id}/unlink` for partners' backends, each
+    /// token a yes (see [`crate::secret::ServiceTokens`]).
+    pub service_tokens: Option<ServiceTokens>,
+    /// Serve the service route only from [`Proxy::service_router`](crate::Proxy::service_router)
+    /// (its own listener, away from the internet), not with the rest of the API.
+    pub service_apart: bool,
     pub(crate) mono: Arc<Mono>,
 }
 
@@ -152,6 +158,8 @@ impl Config {
             static_dir: None,
             trust_forwarded_for: false,
             require_credentials: true,
+            service_tokens: None,
+            service_apart: false,
             mono: Arc::new(Mono::new(upstream)?),
         })
     }
@@ -177,6 +185,8 @@ impl Config {
             trust_forwarded_for: self.trust_forwarded_for,
             require_credentials: self.require_credentials,
             metrics: self.metrics,
+            service_tokens: self.service_tokens.map(Arc::new),
+            service_apart: self.service_apart,
         };
         let parts = Parts {
             mono: self.mono,
@@ -202,6 +212,8 @@ pub(crate) struct Settings {
     pub(crate) trust_forwarded_for: bool,
     pub(crate) require_credentials: bool,
     pub(crate) metrics: Option<PrometheusHandle>,
+    pub(crate) service_tokens: Option<Arc<ServiceTokens>>,
+    pub(crate) service_apart: bool,
 }
 
 /// The working parts a [`Config`] carries besides its settings.

@@ -64,8 +64,10 @@ pub enum ApiError {
     NotFound,
     /// A route that exists, called with the wrong method.
     MethodNotAllowed,
-    /// A body over 64 KiB.
+    /// A body over 64 KiB (over a few bytes for an unlink from the widget).
     PayloadTooLarge,
+    /// A service request whose body is not `{"principal"?, "reason"?}` with a known reason.
+    InvalidRequest,
 }
 
 impl ApiError {
@@ -88,15 +90,17 @@ impl ApiError {
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::InvalidRequest => "invalid_request",
         }
     }
 
     /// The HTTP status of the answer.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::InvalidAccountId | Self::InvalidIdempotencyKey | Self::InvalidWebhook => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::InvalidAccountId
+            | Self::InvalidIdempotencyKey
+            | Self::InvalidWebhook
+            | Self::InvalidRequest => StatusCode::BAD_REQUEST,
             Self::IdempotencyKeyReused | Self::UnlinkRejected => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -141,6 +145,10 @@ impl ApiError {
             Self::NotFound => "Not found.",
             Self::MethodNotAllowed => "Method not allowed.",
             Self::PayloadTooLarge => "The request body is too large.",
+            Self::InvalidRequest => {
+                "The body must be a JSON object with an optional \"principal\" (a user id) and \
+                 \"reason\" (user_request, account_closed, erasure_request, offboarding or other)."
+            }
         }
     }
 
@@ -162,7 +170,8 @@ impl ApiError {
             | Self::WebhookNotConfigured
             | Self::NotFound
             | Self::MethodNotAllowed
-            | Self::PayloadTooLarge => None,
+            | Self::PayloadTooLarge
+            | Self::InvalidRequest => None,
         };
         seconds.map(|s| s.min(RETRY_AFTER_CAP))
     }
@@ -187,7 +196,8 @@ impl ApiError {
             | Self::WebhookNotConfigured
             | Self::NotFound
             | Self::MethodNotAllowed
-            | Self::PayloadTooLarge => return None,
+            | Self::PayloadTooLarge
+            | Self::InvalidRequest => return None,
         })
     }
 

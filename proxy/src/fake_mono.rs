@@ -62,15 +62,24 @@ pub struct Fault {
     pub kind: FaultKind,
     /// For how many calls; `None`: all of them.
     pub times: Option<u32>,
+    /// On this share of calls only, at random (percent); `None`: every call.
+    pub percent: Option<u8>,
 }
 
 /// Reads `503`, `500x2` (first two calls only), `429:3` (Retry-After 3 s), `drop`,
-/// `latency:1500` (milliseconds), `drop x1`.
+/// `latency:1500` (milliseconds), `drop x1`, `503%1` (one call in a hundred, at random).
 impl FromStr for Fault {
     type Err = String;
 
     fn from_str(spec: &str) -> Result<Self, Self::Err> {
         let spec = spec.trim();
+        let (spec, percent) = match spec.rsplit_once('%') {
+            Some((kind, share)) => match share.parse::<u8>() {
+                Ok(share) if (1..=100).contains(&share) => (kind, Some(share)),
+                _ => return Err(format!("bad share in {spec:?}: use 1 to 100, as in 503%1")),
+            },
+            None => (spec, None),
+        };
         let (kind, times) = match spec.rsplit_once('x') {
             Some((kind, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => (
                 kind.trim(),
@@ -98,7 +107,11 @@ impl FromStr for Fault {
             },
             Some(_) => return Err(unknown_fault(spec)),
         };
-        Ok(Self { kind, times })
+        Ok(Self {
+            kind,
+            times,
+            percent,
+        })
     }
 }
 
@@ -106,7 +119,7 @@ fn unknown_fault(spec: &str) -> String {
     format!(
         "unknown fault {spec:?}: use a status (500, 503), 429[:seconds], drop, html404, \
          route404, html200 or latency:ms, optionally followed by xN to fail only the first N \
-         calls"
+         calls, or %P to fail P calls in a hundred at random"
     )
 }
 
@@ -121,8 +134,11 @@ impl fmt::Display for Fault {
             FaultKind::Route404 => f.write_str("route404")?,
             FaultKind::Html200 => f.write_str("html200")?,
         }
-        match self.times {
-            Some(n) => write!(f, "x{n}"),
+        if let Some(n) = self.times {
+            write!(f, "x{n}")?;
+        }
+        match self.percent {
+            Some(share) => write!(f, "%{share}"),
             None => Ok(()),
         }
     }
@@ -166,6 +182,51 @@ struct FakeState {
     /// Per account (or `*`), in the order given: each applies until its count runs out.
     faults: HashMap<String, Vec<Fault>>,
     calls: HashMap<String, u32>,
+    /// Mono's own 404 answers, by account: an account called after it was unlinked.
+    not_found: HashMap<String, u32>,
+    /// Successful unlinks, rate-limit refusals and injected failures, in all.
+    unlinked: u64,
+    rate_limited: u64,
+    failed: u64,
+    /// Calls allowed per second, if limited, and the limit's state.
+    limit: Option<Limit>,
+}
+
+/// A token bucket: `per_second` calls a second, with a burst of a fifth of a second's worth,
+/// as an API gateway in front of Mono might allow.
+#[derive(Debug)]
+struct Limit {
+    per_second: u32,
+    tokens: f64,
+    at: std::time::Instant,
+}
+
+impl Limit {
+    fn new(per_second: u32) -> Self {
+        Self {
+            per_second,
+            tokens: Self::burst(per_second),
+            at: std::time::Instant::now(),
+        }
+    }
+
+    fn burst(per_second: u32) -> f64 {
+        (f64::from(per_second) / 5.0).max(1.0)
+    }
+
+    /// Takes a token if there is one.
+    fn take(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        let refill = now.duration_since(self.at).as_secs_f64() * f64::from(self.per_second);
+        self.tokens = (self.tokens + refill).min(Self::burst(self.per_second));
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 impl FakeMono {
@@ -280,15 +341,37 @@ impl FakeMono {
         } else {
             "*"
         };
-        let fault = state
-            .faults
-            .get_mut(key)?
-            .iter_mut()
-            .find(|fault| fault.times != Some(0))?;
+        let fault = state.faults.get_mut(key)?.iter_mut().find(|fault| {
+            fault.times != Some(0)
+                && fault
+                    .percent
+                    .is_none_or(|share| rand::random::<f64>() * 100.0 < f64::from(share))
+        })?;
         if let Some(n) = &mut fault.times {
             *n -= 1;
         }
-        Some(fault.kind)
+        let kind = fault.kind;
+        if !matches!(kind, FaultKind::Latency(_)) {
+            state.failed += 1;
+        }
+        Some(kind)
+    }
+
+    /// Limits calls to `per_second` (429 with `Retry-After` beyond it), as Mono's own rate
+    /// limit would.
+    pub fn with_rate_limit(self, per_second: u32) -> Self {
+        self.lock().limit = Some(Limit::new(per_second.max(1)));
+        self
+    }
+
+    /// Whether a call may go on under the rate limit.
+    fn within_limit(&self) -> bool {
+        let mut state = self.lock();
+        let allowed = state.limit.as_mut().is_none_or(Limit::take);
+        if !allowed {
+            state.rate_limited += 1;
+        }
+        allowed
     }
 
     /// The fake's routes, for tests that call it in-process. Anything else is a bare 404, as
@@ -312,6 +395,7 @@ impl FakeMono {
         }
         routes
             .route("/fake/calls", axum::routing::get(calls))
+            .route("/fake/stats", axum::routing::get(stats))
             .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found") })
             .with_state(self)
     }
@@ -358,6 +442,14 @@ async fn unlink(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
+    if !fake.within_limit() {
+        *fake.lock().calls.entry(id.clone()).or_default() += 1;
+        let mut response = failed(StatusCode::TOO_MANY_REQUESTS, "Too many requests");
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, 1u32.into());
+        return response;
+    }
     let fault = fake.next_fault(&id);
     match fault {
         Some(FaultKind::Latency(delay)) => tokio::time::sleep(delay).await,
@@ -402,10 +494,13 @@ async fn unlink(
     if !fake.accepts(headers.get("mono-sec-key").map(|v| v.as_bytes())) {
         return failed(StatusCode::UNAUTHORIZED, "No valid API key provided");
     }
-    if fake.lock().linked.remove(&id) {
+    let mut state = fake.lock();
+    if state.linked.remove(&id) {
+        state.unlinked += 1;
         let body = envelope(true, "Account unlinked successfully", Value::Null);
         (StatusCode::OK, body).into_response()
     } else {
+        *state.not_found.entry(id).or_default() += 1;
         failed(
             StatusCode::NOT_FOUND,
             "The requested resource doesn't exist",
@@ -443,6 +538,22 @@ async fn calls(State(fake): State<Arc<FakeMono>>) -> Response {
     axum::Json(calls).into_response()
 }
 
+/// `GET /fake/stats`: what the fake answered in all, for tests and benchmarks in other
+/// processes: accounts still linked, successful unlinks, Mono's 404s by account (an account
+/// called after it was gone), rate-limit refusals and injected failures.
+async fn stats(State(fake): State<Arc<FakeMono>>) -> Response {
+    let state = fake.lock();
+    axum::Json(serde_json::json!({
+        "linked": state.linked.len(),
+        "calls": state.calls.values().map(|n| u64::from(*n)).sum::<u64>(),
+        "unlinked": state.unlinked,
+        "not_found": state.not_found,
+        "rate_limited": state.rate_limited,
+        "failed": state.failed,
+    }))
+    .into_response()
+}
+
 /// Mono's v2 failure envelope, the same shape the proxy answers in.
 fn failed(status: StatusCode, message: &str) -> Response {
     (status, envelope(false, message, Value::Null)).into_response()
@@ -470,7 +581,18 @@ mod tests {
         assert_eq!(parse("503").unwrap().times, None);
         assert_eq!(kind("html404"), FaultKind::Html404);
         assert_eq!(kind("route404"), FaultKind::Route404);
-        for bad in ["", "200", "teapot", "latency:soon", "429:x", "drop:1"] {
+        assert_eq!(parse("503%1").unwrap().percent, Some(1));
+        assert_eq!(parse("503%1").unwrap().to_string(), "503%1");
+        for bad in [
+            "",
+            "200",
+            "teapot",
+            "latency:soon",
+            "429:x",
+            "drop:1",
+            "503%0",
+            "503%x",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
         for spec in [

@@ -40,6 +40,9 @@
 //! | [`store`] | What is remembered, and how? ([`store::Record`], [`store::RateLimiter`], [`store::Upkeep`]; SQLite and PostgreSQL) |
 //! | [`record`] | What words does the trail use? |
 //! | [`error`] | What does the caller see when it fails? |
+//! | `unlink/service` | How does a partner's backend unlink, with a token? |
+//! | [`Unlinker`] | How does a Rust backend unlink, in process? |
+//! | `status` | What does the record say about an account? (`GET {prefix}/accounts/{id}`) |
 //! | `webhook` | What does Mono tell us afterwards? |
 //! | [`upkeep`] | What runs on a schedule? |
 //! | [`server`](serve) | How is it served so slow clients cannot hold it hostage? |
@@ -68,10 +71,12 @@ pub mod record;
 pub mod routes;
 pub mod secret;
 mod server;
+mod status;
 pub mod store;
 pub mod telemetry;
 pub mod time;
 mod unlink;
+mod unlinker;
 pub mod upkeep;
 mod webhook;
 
@@ -87,6 +92,8 @@ pub use crate::{
     ratelimit::RateLimits,
     routes::STATIC_CSP,
     secret::{SecretKey, SharedSecret},
-    server::{ServerLimits, serve, serve_metrics},
+    server::{ServerLimits, serve, serve_metrics, serve_service},
     store::Store,
+    unlink::MonoTrace,
+    unlinker::{NotUnlinked, UnlinkRequest, Unlinked, Unlinker},
 };

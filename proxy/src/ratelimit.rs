@@ -20,6 +20,11 @@ pub struct RateLimits {
     pub per_address: NonZeroU32,
     /// Webhook deliveries carrying the right secret (Mono's), all addresses together.
     pub per_webhook_secret: NonZeroU32,
+    /// Unlinks through the service route, per token.
+    pub per_service_token: NonZeroU32,
+    /// Status lookups (`GET {prefix}/accounts/{id}`), per signed-in user: a page of many
+    /// widgets asks once for each.
+    pub status_per_principal: NonZeroU32,
 }
 
 impl Default for RateLimits {
@@ -28,6 +33,8 @@ impl Default for RateLimits {
             per_principal: NonZeroU32::new(10).expect("non-zero"),
             per_address: NonZeroU32::new(60).expect("non-zero"),
             per_webhook_secret: NonZeroU32::new(6000).expect("non-zero"),
+            per_service_token: NonZeroU32::new(600).expect("non-zero"),
+            status_per_principal: NonZeroU32::new(300).expect("non-zero"),
         }
     }
 }
@@ -44,6 +51,12 @@ pub enum Bucket {
     Address(String),
     /// Webhook deliveries that carried the right secret.
     WebhookSecret,
+    /// Unlinks through the service route with one token (by its name).
+    ServiceToken(String),
+    /// Status lookups by one signed-in user.
+    Status(String),
+    /// Status lookups from one client address.
+    StatusAddress(String),
 }
 
 impl Bucket {
@@ -53,6 +66,9 @@ impl Bucket {
             Self::Principal(principal) => format!("p:{principal}"),
             Self::Address(address) => format!("a:{address}"),
             Self::WebhookSecret => "w:secret".to_owned(),
+            Self::ServiceToken(name) => format!("t:{name}"),
+            Self::Status(principal) => format!("s:{principal}"),
+            Self::StatusAddress(address) => format!("sa:{address}"),
         }
     }
 }

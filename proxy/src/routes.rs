@@ -36,7 +36,7 @@ use crate::{
     config::BODY_LIMIT,
     error::{ApiError, envelope},
     proxy::AppState,
-    telemetry, unlink, webhook,
+    status, telemetry, unlink, webhook,
 };
 
 /// The header carrying each request's id: set here if absent, echoed in the answer, logged,
@@ -51,7 +51,8 @@ pub const STATIC_CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe
 
 impl Proxy {
     /// The API routes, to nest in your own axum app under the widget's `endpoint`:
-    /// `POST /accounts/{id}/unlink` and `POST /webhooks/mono`, with their request ids,
+    /// `POST /accounts/{id}/unlink`, `GET /accounts/{id}` (its status), `POST /webhooks/mono`
+    /// and, with service tokens, `POST /service/accounts/{id}/unlink`, with their request ids,
     /// tracing, body limit and CORS. Unknown paths under the prefix answer the envelope's
     /// 404; nothing else of your app is touched.
     ///
@@ -70,7 +71,11 @@ impl Proxy {
     /// ```
     pub fn api_router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
         let state = &self.state;
-        let mut api = api_routes()
+        let mut api = api_routes();
+        if state.settings.service_tokens.is_some() && !state.settings.service_apart {
+            api = api.merge(service_routes());
+        }
+        let mut api = api
             .fallback(|| async { ApiError::NotFound })
             .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
             .layer(SetResponseHeaderLayer::overriding(
@@ -132,8 +137,42 @@ impl Proxy {
 /// The API's routes, without state or layers.
 fn api_routes() -> Router<AppState> {
     Router::new()
-        .route("/accounts/{*rest}", post(unlink::handle))
+        .route(
+            "/accounts/{*rest}",
+            post(unlink::handle).get(status::handle),
+        )
         .route("/webhooks/mono", post(webhook::handle))
+}
+
+/// The service route for partners' backends.
+fn service_routes() -> Router<AppState> {
+    Router::new().route("/service/accounts/{*rest}", post(unlink::service::handle))
+}
+
+impl Proxy {
+    /// Only the service route (`{prefix}/service/accounts/{id}/unlink`), with its layers, for
+    /// a listener of its own (`--service-listen`: loopback or the private network, never the
+    /// internet). Empty (everything 404) without service tokens.
+    pub fn service_router(&self) -> Router {
+        let settings = &self.state.settings;
+        let service = match settings.service_tokens {
+            Some(_) => service_routes(),
+            None => Router::new(),
+        };
+        let service = service
+            .fallback(|| async { ApiError::NotFound })
+            .layer(SetResponseHeaderLayer::overriding(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("no-store"),
+            ))
+            .with_state(self.state.clone());
+        let service = with_request_layers(service);
+        if settings.prefix.is_empty() {
+            service
+        } else {
+            Router::new().nest(&settings.prefix, service)
+        }
+    }
 }
 
 /// In the order a request meets them: its id made trustworthy, then set, echoed and put on
@@ -219,7 +258,8 @@ pub(crate) fn metrics_router(handle: PrometheusHandle) -> Router {
     )
 }
 
-/// Cross-origin callers: only the listed origins, only POST, with cookies.
+/// Cross-origin callers: only the listed origins, only POST (unlink) and GET (status), with
+/// cookies.
 fn cors(origins: &[String]) -> CorsLayer {
     let origins: Vec<HeaderValue> = origins
         .iter()
@@ -227,7 +267,7 @@ fn cors(origins: &[String]) -> CorsLayer {
         .collect();
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
-        .allow_methods([Method::POST])
+        .allow_methods([Method::POST, Method::GET])
         // Partners add their own headers (a CSRF token); the origin list is the gate.
         .allow_headers(AllowHeaders::mirror_request())
         .allow_credentials(true)

@@ -133,6 +133,84 @@ impl fmt::Debug for SharedSecret {
     }
 }
 
+/// The service route's bearer tokens, by name (`--service-token-file`: lines `name:token`).
+/// Compared in constant time; never printed, not even by `Debug`.
+#[derive(Clone)]
+pub struct ServiceTokens(Vec<(String, String)>);
+
+/// Shortest token accepted: a guessable token would be a key to every account.
+pub const MIN_SERVICE_TOKEN_LEN: usize = 24;
+
+impl ServiceTokens {
+    /// Reads a token file: one `name:token` per line; blank lines and `#` comments are
+    /// skipped. Names are `[A-Za-z0-9._-]{1,64}` and unique; tokens at least
+    /// [`MIN_SERVICE_TOKEN_LEN`] visible characters. Every problem is reported, by line,
+    /// without the token.
+    pub fn parse(text: &str) -> Result<Self, Vec<String>> {
+        let (mut tokens, mut problems) = (Vec::new(), Vec::new());
+        for (index, line) in text.lines().enumerate() {
+            let (number, line) = (index + 1, line.trim());
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let Some((name, token)) = line.split_once(':') else {
+                problems.push(format!("line {number}: expected name:token"));
+                continue;
+            };
+            let (name, token) = (name.trim(), token.trim());
+            let good_name = (1..=64).contains(&name.len())
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+            if !good_name {
+                problems.push(format!(
+                    "line {number}: the name must be 1 to 64 of A-Z a-z 0-9 . _ -"
+                ));
+            } else if tokens.iter().any(|(other, _)| other == name) {
+                problems.push(format!("line {number}: the name {name} is given twice"));
+            }
+            if token.len() < MIN_SERVICE_TOKEN_LEN || !token.bytes().all(|b| b.is_ascii_graphic()) {
+                problems.push(format!(
+                    "line {number} ({name}): the token must be at least {MIN_SERVICE_TOKEN_LEN} \
+                     visible characters (e.g. `openssl rand -hex 32`)"
+                ));
+            }
+            tokens.push((name.to_owned(), token.to_owned()));
+        }
+        if tokens.is_empty() && problems.is_empty() {
+            problems.push("no tokens: add a line name:token".into());
+        }
+        if problems.is_empty() {
+            Ok(Self(tokens))
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The name of the token `candidate` is, if it is one. Every token is compared, each in
+    /// constant time, so timing tells neither which token nor how much of it matched.
+    pub fn name_for(&self, candidate: &[u8]) -> Option<&str> {
+        let mut found = None;
+        for (name, token) in &self.0 {
+            if bool::from(token.as_bytes().ct_eq(candidate)) {
+                found = Some(name.as_str());
+            }
+        }
+        found
+    }
+
+    /// The tokens' names, for the start-up log.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(name, _)| name.as_str())
+    }
+}
+
+impl fmt::Debug for ServiceTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ServiceTokens({} tokens)", self.0.len())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +262,40 @@ mod tests {
             mask_keys("glued:live_sk_supersecretvalue!", &key),
             "glued:live_sk_…!"
         );
+    }
+
+    #[test]
+    fn service_tokens_are_named_checked_and_never_printed() {
+        let file = "# backends\nbilling: 0123456789abcdef0123456789abcdef\n\nsupport:ffffffffffffffffffffffffffffffff\n";
+        let tokens = ServiceTokens::parse(file).unwrap();
+        assert_eq!(
+            tokens.name_for(b"0123456789abcdef0123456789abcdef"),
+            Some("billing")
+        );
+        assert_eq!(
+            tokens.name_for(b"ffffffffffffffffffffffffffffffff"),
+            Some("support")
+        );
+        assert_eq!(tokens.name_for(b"0123456789abcdef0123456789abcdee"), None);
+        assert_eq!(tokens.name_for(b""), None);
+        assert_eq!(format!("{tokens:?}"), "ServiceTokens(2 tokens)");
+        let problems = ServiceTokens::parse(
+            "a:short\nno-colon\nb c:0123456789abcdef0123456789\na:0123456789abcdef0123456789",
+        )
+        .unwrap_err();
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert!(
+            problems[0].starts_with("line 1 (a): the token must be"),
+            "{problems:?}"
+        );
+        assert!(problems[1].starts_with("line 2: expected name:token"));
+        assert!(problems[2].starts_with("line 3: the name must be"));
+        assert!(problems[3].contains("given twice"));
+        assert!(
+            problems.iter().all(|p| !p.contains("short")),
+            "tokens never echoed"
+        );
+        assert!(ServiceTokens::parse("# only comments\n").is_err());
     }
 
     #[test]

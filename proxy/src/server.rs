@@ -97,6 +97,17 @@ pub async fn serve(
     Ok(())
 }
 
+/// Serves only the service route ([`Proxy::service_router`]) on its own listener
+/// (`--service-listen`), with the same limits, until `shutdown` resolves.
+pub async fn serve_service(
+    listener: TcpListener,
+    proxy: &Proxy,
+    limits: ServerLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    serve_router(listener, proxy.service_router(), limits, shutdown).await;
+}
+
 /// Serves only `GET /metrics`, to any client, on its own listener (`--metrics-listen`),
 /// until `shutdown` resolves.
 pub async fn serve_metrics(

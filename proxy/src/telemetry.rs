@@ -40,6 +40,10 @@ pub enum Refusal {
     NoCredentials,
     /// An unlink request with a body (it has none).
     BodyTooLarge,
+    /// The service route without a known token.
+    ServiceToken,
+    /// The service route asked by a browser (a cookie or an `Origin`): it is for backends.
+    BrowserOnService,
 }
 
 impl Refusal {
@@ -54,6 +58,8 @@ impl Refusal {
             Self::InvalidWebhook => "invalid_webhook",
             Self::NoCredentials => "no_credentials",
             Self::BodyTooLarge => "body_too_large",
+            Self::ServiceToken => "service_token",
+            Self::BrowserOnService => "browser_on_service",
         }
     }
 }

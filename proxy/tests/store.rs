@@ -595,18 +595,29 @@ async fn a_trail_written_by_0_1_upgrades_in_place() {
 }
 
 #[tokio::test]
-async fn sqlite_recovery_at_start_up_does_not_wait_for_the_lease() {
-    // One process owns a SQLite file: whatever a previous run left claimed is stale.
+async fn sqlite_recovery_takes_a_dead_processs_claims_at_once_and_a_live_ones_never() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.sqlite3");
-    let crashed = SqliteStore::open(&path).unwrap();
+    // A server beside this process (here: another store of this one, alive) holds a claim:
+    // `unlink-proxy unlink` starting up must leave it to its lease.
+    let server = SqliteStore::open(&path).unwrap();
     claimed(
-        &crashed,
+        &server,
         &intent(ACCOUNT, "k", "alice"),
         Duration::from_secs(30),
     )
     .await;
-    drop(crashed);
+    let beside = SqliteStore::open(&path).unwrap();
+    assert!(beside.recover(soon()).await.unwrap().is_empty());
+    // The holder crashes (its process is gone: here, its claim names a pid that runs
+    // nothing): recovered at once, without waiting for the lease.
+    let writer = rusqlite::Connection::open(&path).unwrap();
+    writer
+        .execute(
+            "UPDATE claims SET holder = substr(holder, 1, instr(holder, '/')) || 'pid4000000-1-1'",
+            [],
+        )
+        .unwrap();
     let restarted = SqliteStore::open(&path).unwrap();
     assert_eq!(restarted.recover(soon()).await.unwrap().len(), 1);
 }

@@ -42,6 +42,9 @@ pub struct Upstream {
     pub status: Option<u16>,
     /// Calls made.
     pub attempts: u32,
+    /// How many of them Mono answered 429 (too many requests), retried or not: a caller
+    /// pacing many unlinks slows down on it.
+    pub rate_limited: u32,
 }
 
 /// What a Mono answer's body says, as far as the verdict is concerned.

@@ -77,7 +77,7 @@ impl Mono {
     /// exponential backoff and jitter, until `max_attempts` or `deadline`.
     pub async fn unlink(&self, id: &AccountId, deadline: Instant) -> Upstream {
         let url = self.unlink_url(id);
-        let mut attempts = 0;
+        let (mut attempts, mut rate_limited) = (0, 0);
         loop {
             attempts += 1;
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -86,6 +86,7 @@ impl Mono {
                     verdict: MonoVerdict::TimedOut,
                     status: None,
                     attempts: attempts - 1,
+                    rate_limited,
                 };
             }
             let started = Instant::now();
@@ -98,10 +99,14 @@ impl Mono {
                 "error"
             };
             crate::telemetry::mono_call(status, failure, attempts, started.elapsed());
+            if status == Some(429) {
+                rate_limited += 1;
+            }
             let upstream = Upstream {
                 verdict,
                 status,
                 attempts,
+                rate_limited,
             };
             if !retryable {
                 return upstream;

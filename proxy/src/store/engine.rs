@@ -73,17 +73,48 @@ pub fn late_or_on_time(mut outcome: Entry, late: bool) -> Entry {
     outcome
 }
 
-/// A name no other open store has, in this process or another, for its claims.
+/// A name no other open store has, in this process or another, for its claims:
+/// `host/pidN-ms-n`, so a claim says which machine and process holds it.
 pub fn holder_name() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static OPENED: AtomicU32 = AtomicU32::new(0);
     let n = OPENED.fetch_add(1, Ordering::Relaxed);
-    let host = std::env::var("HOSTNAME").unwrap_or_default();
     format!(
-        "{host}/pid{}-{}-{n}",
+        "{}/pid{}-{}-{n}",
+        this_host(),
         std::process::id(),
         crate::time::now_ms()
     )
+}
+
+/// This machine's name, as claims record it.
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_default()
+}
+
+/// Whether the process holding a claim still runs: `Some(false)` when it ran on this
+/// machine and is gone (a crash, `kill -9`), so its claims need not wait for their lease;
+/// `None` when that cannot be told (another machine), so the lease decides. A pid reused by
+/// another process reads as alive: the lease decides then too.
+pub fn holder_alive(holder: &str) -> Option<bool> {
+    let (host, rest) = holder.split_once('/')?;
+    if host != this_host() {
+        return None;
+    }
+    let pid: u32 = rest.strip_prefix("pid")?.split('-').next()?.parse().ok()?;
+    if cfg!(target_os = "linux") {
+        Some(std::path::Path::new(&format!("/proc/{pid}")).exists())
+    } else {
+        None
+    }
+}
+
+/// Whether another holder's claim may be taken: its lease ran out, or its process is gone.
+pub fn claim_is_stale(holder: &str, lease_expired: bool) -> bool {
+    lease_expired || holder_alive(holder) == Some(false)
 }
 
 /// Milliseconds since the epoch for a trail timestamp (`2026-11-23T20:19:40.123Z`).
@@ -100,7 +131,20 @@ pub fn patient_deadline() -> Instant {
 
 #[cfg(test)]
 mod tests {
+    use super::{claim_is_stale, holder_alive, holder_name};
     use crate::record::{Kind, Outcome, Reason, Source, Via};
+
+    #[test]
+    fn a_holder_on_this_machine_is_alive_until_its_process_is_gone() {
+        assert_eq!(holder_alive(&holder_name()), Some(true));
+        let gone = holder_name().replacen(&format!("pid{}-", std::process::id()), "pid4000000-", 1);
+        assert_eq!(holder_alive(&gone), Some(false), "{gone}");
+        assert_eq!(holder_alive("elsewhere.example/pid1-2-3"), None);
+        assert!(claim_is_stale(&gone, false));
+        assert!(!claim_is_stale(&holder_name(), false));
+        assert!(claim_is_stale(&holder_name(), true));
+        assert!(!claim_is_stale("elsewhere.example/pid1-2-3", false));
+    }
 
     /// The engines' SQL and migrations, as text.
     const SQL_SOURCES: &[(&str, &str)] = &[
@@ -143,12 +187,20 @@ mod tests {
             .collect();
         let mut checked = 0;
         for (file, text) in SQL_SOURCES {
-            // Every '…' literal: Rust's own char literals ('a') are one character.
-            for literal in text.split('\'').skip(1).step_by(2) {
-                let word = literal.trim();
+            // Every '…' between two quotes that is an SQL word. An apostrophe in a comment
+            // ("process's") or a Rust char literal ('a') only shifts the pairing by one.
+            let quotes: Vec<usize> = text.match_indices('\'').map(|(at, _)| at).collect();
+            let mut pair = 0;
+            while pair + 1 < quotes.len() {
+                let word = &text[quotes[pair] + 1..quotes[pair + 1]];
                 let looks_like_sql_word =
                     word.len() > 1 && word.chars().all(|c| c.is_ascii_lowercase() || c == '_');
-                if !looks_like_sql_word || NOT_VOCABULARY.contains(&word) {
+                if !looks_like_sql_word {
+                    pair += 1;
+                    continue;
+                }
+                pair += 2;
+                if NOT_VOCABULARY.contains(&word) {
                     continue;
                 }
                 assert!(

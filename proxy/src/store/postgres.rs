@@ -27,7 +27,9 @@ use tokio_postgres::{Row, config::Host, error::SqlState, types::ToSql};
 use super::{
     AccountRecord, Begun, KeyUse, Only, Query, REPLAY_WINDOW, RateLimiter, Record, StoreError,
     Upkeep,
-    engine::{check, holder_name, late_or_on_time, patient_deadline, unsent, valid},
+    engine::{
+        check, claim_is_stale, holder_name, late_or_on_time, patient_deadline, unsent, valid,
+    },
 };
 use crate::{
     record::{Entry, Kind, Outcome, Reason, Source, Via},
@@ -533,10 +535,10 @@ impl Record for PostgresStore {
                     let (intent_id, claimer, live): (i64, String, bool) =
                         (claim.get(0), claim.get(1), claim.get(2));
                     // Our own claim is never stale: its outcome is still being written.
-                    if *claimer == *self.holder || live {
+                    if *claimer == *self.holder || !claim_is_stale(&claimer, !live) {
                         return Ok(Begun::HeldElsewhere { intent_id });
                     }
-                    mark_unknown(tx, intent_id, "its claim expired").await?;
+                    mark_unknown(tx, intent_id, "its holder is gone").await?;
                 }
                 // The intent and the claim on the account, in one statement.
                 let row = one(
@@ -814,16 +816,17 @@ impl RateLimiter for PostgresStore {
 #[async_trait]
 impl Upkeep for PostgresStore {
     /// Several replicas share the record, so only claims whose lease has run out (on the
-    /// database's clock) are stale; never this process's own.
+    /// database's clock), or whose process on this machine is gone, are stale; never this
+    /// process's own.
     async fn recover(&self, deadline: Instant) -> Result<Vec<Entry>, StoreError> {
-        let stale = self
+        let others = self
             .read(deadline, async |client| {
                 Ok(all(
                     client,
                     concat!(
-                        "SELECT account_id, intent_id FROM claims WHERE expires_ms <= ",
+                        "SELECT account_id, intent_id, holder, expires_ms <= ",
                         db_now_ms!(),
-                        " AND holder != $1 ORDER BY intent_id"
+                        " FROM claims WHERE holder != $1 ORDER BY intent_id"
                     ),
                     &[&&*self.holder],
                 )
@@ -831,8 +834,12 @@ impl Upkeep for PostgresStore {
             })
             .await?;
         let mut marked = Vec::new();
-        for claim in stale {
-            let (account, intent_id): (String, i64) = (claim.get(0), claim.get(1));
+        for claim in others {
+            let (account, intent_id, claimer, expired): (String, i64, String, bool) =
+                (claim.get(0), claim.get(1), claim.get(2), claim.get(3));
+            if !claim_is_stale(&claimer, expired) {
+                continue;
+            }
             let intent = self
                 .transaction(deadline, async |tx| {
                     lock_account(tx, &account).await?;
@@ -840,13 +847,14 @@ impl Upkeep for PostgresStore {
                     let still = opt(
                         tx,
                         concat!(
-                            "SELECT 1 FROM claims WHERE intent_id = $1 AND expires_ms <= ",
-                            db_now_ms!()
+                            "SELECT holder, expires_ms <= ",
+                            db_now_ms!(),
+                            " FROM claims WHERE intent_id = $1"
                         ),
                         &[&intent_id],
                     )
                     .await?
-                    .is_some();
+                    .is_some_and(|row| claim_is_stale(row.get(0), row.get(1)));
                     if !still {
                         return Ok(None);
                     }

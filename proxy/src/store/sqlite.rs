@@ -21,7 +21,7 @@ use tokio::{sync::Mutex, time::Instant};
 use super::{
     AccountRecord, Begun, KeyUse, Only, Query, REPLAY_WINDOW, RateLimiter, Record, StoreError,
     Upkeep,
-    engine::{check, holder_name, late_or_on_time, ts_millis, valid},
+    engine::{check, claim_is_stale, holder_name, late_or_on_time, ts_millis, valid},
 };
 use crate::{
     record::{Entry, Kind, Outcome, Reason, Source, Via},
@@ -196,10 +196,12 @@ impl Record for SqliteStore {
                 .optional()?;
             match claim {
                 // Our own claim is never stale: its outcome is still being written.
-                Some((intent_id, claimer, expires_ms)) if claimer == holder || expires_ms > now => {
+                Some((intent_id, claimer, expires_ms))
+                    if claimer == holder || !claim_is_stale(&claimer, expires_ms <= now) =>
+                {
                     return Ok(Begun::HeldElsewhere { intent_id });
                 }
-                Some((intent_id, ..)) => mark_unknown(tx, intent_id, "its claim expired")?,
+                Some((intent_id, ..)) => mark_unknown(tx, intent_id, "its holder is gone")?,
                 None => {}
             }
             let intent_id = insert(tx, &intent)?;
@@ -423,21 +425,30 @@ impl RateLimiter for SqliteStore {
 
 #[async_trait]
 impl Upkeep for SqliteStore {
-    /// One process owns the file, so any claim this process did not make is a crashed run's,
-    /// however recent. (This process's own claims are never stale: an outcome that could not
-    /// be written yet is still being retried.)
+    /// Another process's claim is stale once its lease ran out or the process is gone (a
+    /// crash): then at once, without waiting for the lease. A live process's claims (the
+    /// server, while `unlink-proxy unlink` runs beside it) are left alone, and this
+    /// process's own are never stale: an outcome that could not be written yet is still being
+    /// retried.
     async fn recover(&self, deadline: Instant) -> Result<Vec<Entry>, StoreError> {
         let holder = self.holder.clone();
         self.write(deadline, move |tx| {
-            let stale: Vec<i64> = {
+            let others: Vec<(i64, String, bool)> = {
                 let mut statement = tx.prepare(
-                    "SELECT intent_id FROM claims WHERE holder != ?1 ORDER BY intent_id",
+                    "SELECT intent_id, holder, expires_ms <= ?2 FROM claims WHERE holder != ?1
+                     ORDER BY intent_id",
                 )?;
                 statement
-                    .query_map([holder], |row| row.get(0))?
+                    .query_map(params![holder, now_ms()], |row| {
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                    })?
                     .collect::<Result<_, _>>()?
             };
-            let mut marked = Vec::with_capacity(stale.len());
+            let stale = others
+                .into_iter()
+                .filter(|(_, claimer, expired)| claim_is_stale(claimer, *expired))
+                .map(|(intent_id, ..)| intent_id);
+            let mut marked = Vec::new();
             for intent_id in stale {
                 mark_unknown(
                     tx,

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::{
     Reply,
-    attempt::{log_attempt, outcome_of},
+    core::{log_attempt, outcome_of},
     single_flight::Led,
 };
 use crate::{
@@ -103,6 +103,7 @@ pub(super) async fn call_mono(
         reply,
         intent_id,
         recorded,
+        upstream,
     }
 }
 

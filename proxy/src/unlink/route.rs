@@ -13,13 +13,14 @@ use axum::{
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::{Request, attempt::attempt};
+use super::{Done, Request, attempt::attempt};
 use crate::{
     account::AccountId,
     authorize::AuthRequest,
     client, csrf,
     error::{ApiError, envelope},
     proxy::AppState,
+    record::{Reason, Via},
     telemetry::{self, Refusal},
 };
 
@@ -42,7 +43,7 @@ pub(crate) async fn handle(
     let raw_id = match &path {
         Ok(Path(rest)) => match rest.strip_suffix("/unlink") {
             Some(id) => Some(id),
-            None => return answer(started, ApiError::NotFound.into_response()),
+            None => return answer(started, "unlink", ApiError::NotFound.into_response()),
         },
         Err(_) => None, // not UTF-8 after percent-decoding: an invalid id
     };
@@ -50,20 +51,28 @@ pub(crate) async fn handle(
         state
             .refusals
             .note(Refusal::InvalidAccountId, "not an account id");
-        return answer(started, ApiError::InvalidAccountId.into_response());
+        return answer(
+            started,
+            "unlink",
+            ApiError::InvalidAccountId.into_response(),
+        );
     };
     if csrf::check(&headers, &state.settings.origins) != csrf::OriginCheck::Allowed {
         state
             .refusals
             .note(Refusal::CrossSite, "cross-site or unreadable Origin");
-        return answer(started, ApiError::Forbidden.into_response());
+        return answer(started, "unlink", ApiError::Forbidden.into_response());
     }
     let Some(key) = idempotency_key(&headers) else {
         state.refusals.note(
             Refusal::InvalidIdempotencyKey,
             "missing or malformed Idempotency-Key",
         );
-        return answer(started, ApiError::InvalidIdempotencyKey.into_response());
+        return answer(
+            started,
+            "unlink",
+            ApiError::InvalidIdempotencyKey.into_response(),
+        );
     };
 
     if state.settings.require_credentials
@@ -75,43 +84,56 @@ pub(crate) async fn handle(
             Refusal::NoCredentials,
             "no cookie, Authorization or forwarded header",
         );
-        return answer(started, ApiError::Unauthorized.into_response());
+        return answer(started, "unlink", ApiError::Unauthorized.into_response());
     }
     if !small_body(&headers, body).await {
         state
             .refusals
             .note(Refusal::BodyTooLarge, "an unlink request with a body");
-        return answer(started, ApiError::PayloadTooLarge.into_response());
+        return answer(started, "unlink", ApiError::PayloadTooLarge.into_response());
     }
 
     let client_ip = client::address(peer, &headers, state.settings.trust_forwarded_for);
+    let auth = AuthRequest::new(
+        account_id.clone(),
+        &headers,
+        &state.settings.authorize_forward_headers,
+        Some(client_ip),
+    );
     let request = Request {
-        auth: AuthRequest::new(
-            account_id.clone(),
-            &headers,
-            &state.settings.authorize_forward_headers,
-            Some(client_ip),
-        ),
         account_id,
         key,
-        client_ip,
+        client_ip: Some(client_ip),
         request_id: crate::routes::request_id(&headers).map(str::to_owned),
+        reason: Reason::UserRequest,
+        via: Via::Widget,
+        detail: None,
         started,
         arrived_ms,
         deadline,
     };
-    // The task goes on if the client hangs up; the shutdown waits for it.
-    let task = state.tasks.spawn({
-        let state = state.clone();
-        async move {
-            telemetry::in_flight(1.0);
-            let reply = attempt(state, request).await;
-            telemetry::in_flight(-1.0);
-            reply
-        }
+    let work = attempt(state.clone(), request, auth);
+    let response = run_and_answer(&state, raw_id.unwrap_or_default(), deadline, work).await;
+    answer(started, "unlink", response)
+}
+
+/// Runs `work` in a task of its own (it goes on if the client hangs up; the shutdown waits
+/// for it) and answers with what it did, within `deadline` (and a moment to write the
+/// answer).
+pub(super) async fn run_and_answer(
+    state: &AppState,
+    account: &str,
+    deadline: Instant,
+    work: impl Future<Output = Done> + Send + 'static,
+) -> Response {
+    let task = state.tasks.spawn(async move {
+        telemetry::in_flight(1.0);
+        let done = work.await;
+        telemetry::in_flight(-1.0);
+        done
     });
     let reply = match tokio::time::timeout_at(deadline + Duration::from_millis(250), task).await {
-        Ok(Ok(reply)) => reply,
+        Ok(Ok(done)) => done.reply,
         Ok(Err(error)) => {
             tracing::error!(%error, "the unlink task failed");
             Err(ApiError::AuditUnavailable)
@@ -121,24 +143,22 @@ pub(crate) async fn handle(
             Err(ApiError::AuditUnavailable)
         }
     };
-    let response = match reply {
+    match reply {
         Ok(already) => {
             let message = if already {
                 "Account was already unlinked."
             } else {
                 "Account unlinked."
             };
-            let data =
-                json!({ "account_id": raw_id.unwrap_or_default(), "already_unlinked": already });
+            let data = json!({ "account_id": account, "already_unlinked": already });
             (StatusCode::OK, envelope(true, message, data)).into_response()
         }
         Err(error) => error.into_response(),
-    };
-    answer(started, response)
+    }
 }
 
-/// Counts an answer of the unlink route by its stable code, with the time it took.
-fn answer(started: Instant, response: Response) -> Response {
+/// Counts an answer of an unlink route by its stable code, with the time it took.
+pub(super) fn answer(started: Instant, route: &'static str, response: Response) -> Response {
     let code = match response.status() {
         StatusCode::OK => "unlinked",
         _ => response
@@ -146,12 +166,12 @@ fn answer(started: Instant, response: Response) -> Response {
             .get::<ApiError>()
             .map_or("error", ApiError::code),
     };
-    telemetry::answered("unlink", code, started.elapsed());
+    telemetry::answered(route, code, started.elapsed());
     response
 }
 
 /// Whether the caller sent anything the authoriser could recognise a user by.
-fn has_credentials(headers: &HeaderMap, forwarded: &[axum::http::HeaderName]) -> bool {
+pub(crate) fn has_credentials(headers: &HeaderMap, forwarded: &[axum::http::HeaderName]) -> bool {
     [header::COOKIE, header::AUTHORIZATION]
         .iter()
         .chain(forwarded)
@@ -177,8 +197,7 @@ async fn small_body(headers: &HeaderMap, body: Body) -> bool {
 
 /// `Idempotency-Key`: required, 1 to 255 visible ASCII characters. Its presence is also what
 /// makes a cross-site form post impossible (see `csrf`).
-fn idempotency_key(headers: &HeaderMap) -> Option<String> {
+pub(super) fn idempotency_key(headers: &HeaderMap) -> Option<String> {
     let key = headers.get("idempotency-key")?.as_bytes();
-    let valid = (1..=255).contains(&key.len()) && key.iter().all(|b| (0x21..=0x7e).contains(b));
-    valid.then(|| String::from_utf8_lossy(key).into_owned())
+    super::valid_key(key).then(|| String::from_utf8_lossy(key).into_owned())
 }

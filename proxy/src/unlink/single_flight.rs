@@ -17,8 +17,9 @@ use super::{Reply, Request, call::call_mono};
 use crate::{
     account::AccountId,
     authorize::Principal,
+    mono::Upstream,
     proxy::AppState,
-    record::{Entry, Kind, Outcome, Reason, Via},
+    record::{Entry, Kind, Outcome},
 };
 
 /// Calls in flight in this process, by account: concurrent unlinks of one account share one
@@ -35,6 +36,7 @@ pub(crate) enum Led {
         reply: Reply,
         intent_id: i64,
         recorded: bool,
+        upstream: Upstream,
     },
     /// The leader's key had a final outcome by the time it began.
     Replayed(Outcome),
@@ -68,9 +70,10 @@ pub(super) fn lead_or_join(
     intent.principal = Some(principal.to_string());
     intent.account_id = Some(request.account_id.to_string());
     intent.idempotency_key = Some(request.key.clone());
-    intent.client_ip = Some(request.client_ip.to_string());
-    intent.reason = Some(Reason::UserRequest);
-    intent.via = Some(Via::Widget);
+    intent.client_ip = request.client_ip.map(|ip| ip.to_string());
+    intent.reason = Some(request.reason);
+    intent.via = Some(request.via);
+    intent.detail = request.detail.clone();
     let task = {
         let (state, id) = (state.clone(), request.account_id.clone());
         let (started, deadline) = (request.started, request.deadline);

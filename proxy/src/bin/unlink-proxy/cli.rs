@@ -6,7 +6,9 @@ use std::{net::SocketAddr, num::NonZeroU32, path::PathBuf, time::Duration};
 
 use axum::http::HeaderName;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use unlink_proxy::{account::AccountId, fake_mono::Fault, mono::MonoApi, time::parse_since};
+use unlink_proxy::{
+    account::AccountId, fake_mono::Fault, mono::MonoApi, record::Reason, time::parse_since,
+};
 use url::Url;
 
 /// The reference backend for the unlink widget: holds the Mono secret key, checks the caller
@@ -36,6 +38,84 @@ pub(crate) enum Command {
     /// Copy an SQLite audit trail into PostgreSQL. Safe to run again: rows already copied
     /// are skipped, so an interrupted copy resumes.
     MigrateAudit(MigrateArgs),
+    /// Unlink accounts on your company's say-so (an account closed, an erasure request, an
+    /// offboarding): one, a list, or a file, on the same record as the proxy, one Mono call
+    /// per account, paced to Mono's limit. Safe to run again: what the record shows unlinked
+    /// is skipped, what a crash left unknown is asked again.
+    Unlink(Box<BulkArgs>),
+}
+
+/// `unlink-proxy unlink`.
+#[derive(Args, Debug)]
+pub(crate) struct BulkArgs {
+    /// Account ids to unlink.
+    #[arg(
+        value_name = "ID",
+        required_unless_present = "from",
+        conflicts_with = "from"
+    )]
+    pub ids: Vec<String>,
+
+    /// Read the accounts from this file (`-`: standard input): one id per line, or CSV with
+    /// a header account_id[,principal][,reason].
+    #[arg(long, value_name = "FILE|-", help_heading = "Accounts")]
+    pub from: Option<PathBuf>,
+
+    /// Why: user_request, account_closed, erasure_request, offboarding or other. Recorded on
+    /// every row. Required unless the CSV has a reason column.
+    #[arg(long, value_parser = parse_reason, help_heading = "Accounts")]
+    pub reason: Option<Reason>,
+
+    /// Who asks, recorded on every row (a CSV's principal column wins) [default: cli:$USER].
+    #[arg(long, help_heading = "Accounts")]
+    pub principal: Option<String>,
+
+    /// Check every line and print the plan (new, already done, unknown, invalid); call
+    /// nobody.
+    #[arg(long, help_heading = "Accounts")]
+    pub dry_run: bool,
+
+    /// Unlinks in flight at once.
+    #[arg(long, default_value = "4", value_parser = clap::value_parser!(u32).range(1..=256),
+        help_heading = "Pace")]
+    pub concurrency: u32,
+
+    /// Calls to Mono a second to start at; the pace then adapts to Mono's 429s.
+    #[arg(long, default_value = "20", value_parser = parse_rate, help_heading = "Pace")]
+    pub rate: f64,
+
+    /// Never more calls a second than this.
+    #[arg(long, default_value = "1000", value_parser = parse_rate, help_heading = "Pace")]
+    pub max_rate: f64,
+
+    /// Each unlink is answered within this, retries included, as on the proxy's route.
+    #[arg(long, default_value = "12s", value_parser = parse_deadline, help_heading = "Pace")]
+    pub deadline: Duration,
+
+    /// How often an account that failed for a passing reason (a 429, Mono or the record
+    /// unavailable) is tried, in all.
+    #[arg(long, default_value = "5", value_parser = clap::value_parser!(u32).range(1..=100),
+        help_heading = "Pace")]
+    pub tries: u32,
+
+    /// Write one JSON line per account (id, outcome, attempts, Mono's status, time, request
+    /// id) as each finishes, and a summary at the end.
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub report: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub mono: MonoArgs,
+
+    #[command(flatten)]
+    pub record: RecordArgs,
+
+    /// At start-up, how long to keep trying to reach PostgreSQL before giving up.
+    #[arg(long, env = "UNLINK_DATABASE_CONNECT_TIMEOUT", default_value = "30s",
+        value_parser = humantime::parse_duration, help_heading = "Record")]
+    pub database_connect_timeout: Duration,
+
+    #[command(flatten)]
+    pub demo: DemoArgs,
 }
 
 #[derive(Args, Debug)]
@@ -48,6 +128,10 @@ pub(crate) struct FakeMonoArgs {
     #[arg(long = "fake-mono-account", value_name = "ID")]
     pub accounts: Vec<AccountId>,
 
+    /// More linked accounts, one id per line (for bulk runs and benchmarks).
+    #[arg(long, value_name = "FILE")]
+    pub accounts_from: Option<PathBuf>,
+
     /// Fault, as ID=SPEC or *=SPEC (repeatable); see the proxy's --fake-mono-fault.
     #[arg(long = "fake-mono-fault", value_name = "ID=SPEC", value_parser = parse_fault)]
     pub faults: Vec<(String, Fault)>,
@@ -56,6 +140,11 @@ pub(crate) struct FakeMonoArgs {
     /// user's.
     #[arg(long)]
     pub demo_owns_all: bool,
+
+    /// Allow this many unlink calls a second, answering 429 with Retry-After beyond it, as
+    /// Mono's own limit would.
+    #[arg(long = "fake-mono-rate", value_name = "PER_SECOND")]
+    pub rate: Option<u32>,
 
     /// The demo authoriser answers after a random wait of up to this (a loaded session
     /// store), e.g. 800ms.
@@ -111,7 +200,31 @@ pub(crate) struct ServeArgs {
     pub limits: LimitArgs,
 
     #[command(flatten)]
+    pub service: ServiceArgs,
+
+    #[command(flatten)]
     pub demo: DemoArgs,
+}
+
+/// The service route, for partners' backends.
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Service route")]
+pub(crate) struct ServiceArgs {
+    /// File of bearer tokens for POST {prefix}/service/accounts/{id}/unlink, one `name:token`
+    /// per line (tokens of 24+ characters; the name is recorded as the principal). Without
+    /// it the route does not exist.
+    #[arg(long, env = "UNLINK_SERVICE_TOKEN_FILE")]
+    pub service_token_file: Option<PathBuf>,
+
+    /// Serve the service route on this address only (loopback or the private network),
+    /// never on --listen.
+    #[arg(long, env = "UNLINK_SERVICE_LISTEN", requires = "service_token_file")]
+    pub service_listen: Option<SocketAddr>,
+
+    /// Unlinks allowed per service token per minute (1 to 1,000,000).
+    #[arg(long, env = "UNLINK_SERVICE_RATE_LIMIT_PER_MINUTE", default_value = "600",
+        value_parser = parse_per_minute)]
+    pub service_rate_limit_per_minute: NonZeroU32,
 }
 
 /// Where and how the proxy listens.
@@ -233,6 +346,12 @@ pub(crate) struct LimitArgs {
         value_parser = parse_per_minute)]
     pub ip_rate_limit_per_minute: NonZeroU32,
 
+    /// Status lookups (GET {prefix}/accounts/{id}) allowed per user per minute: a page of
+    /// many widgets asks once for each.
+    #[arg(long, env = "UNLINK_STATUS_RATE_LIMIT_PER_MINUTE", default_value = "300",
+        value_parser = parse_per_minute)]
+    pub status_rate_limit_per_minute: NonZeroU32,
+
     /// Webhook deliveries with the right secret allowed per minute, from all addresses
     /// together (Mono's deliveries after an offboarding come fast).
     #[arg(long, env = "UNLINK_WEBHOOK_RATE_LIMIT_PER_MINUTE", default_value = "6000",
@@ -285,6 +404,10 @@ pub(crate) struct DemoArgs {
     /// drop or latency:ms, optionally followed by xN to affect only the first N calls.
     #[arg(long = "fake-mono-fault", value_name = "ID=SPEC", value_parser = parse_fault)]
     pub fake_mono_faults: Vec<(String, Fault)>,
+
+    /// Allow the fake Mono this many unlink calls a second (429 with Retry-After beyond).
+    #[arg(long = "fake-mono-rate", value_name = "PER_SECOND")]
+    pub fake_mono_rate: Option<u32>,
 }
 
 /// Several replicas on one record: leases and upkeep.
@@ -417,6 +540,27 @@ fn parse_deadline(value: &str) -> Result<Duration, String> {
         return Err("must be between 1s and 60s".into());
     }
     Ok(deadline)
+}
+
+fn parse_reason(value: &str) -> Result<Reason, String> {
+    value.parse().map_err(|_| {
+        format!(
+            "{value:?} is not a reason: use {}",
+            Reason::ALL
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
+}
+
+fn parse_rate(value: &str) -> Result<f64, String> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|rate| (0.1..=100_000.0).contains(rate))
+        .ok_or_else(|| "must be calls a second, from 0.1 to 100000".into())
 }
 
 pub(crate) fn parse_fault(value: &str) -> Result<(String, Fault), String> {

@@ -11,6 +11,23 @@ pub(crate) async fn run(args: FakeMonoArgs) -> ExitCode {
     use unlink_proxy::fake_mono::FakeMono;
     let mut owned: HashSet<String> = setup::DEMO_OWNED.iter().map(|s| s.to_string()).collect();
     owned.extend(args.accounts.iter().map(|id| id.to_string()));
+    if let Some(path) = &args.accounts_from {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(error) => return fail(&format!("cannot read {}: {error}", path.display())),
+        };
+        for (number, line) in text.lines().enumerate() {
+            match unlink_proxy::account::AccountId::parse(line.trim()) {
+                Ok(id) => {
+                    owned.insert(id.to_string());
+                }
+                Err(_) if line.trim().is_empty() => {}
+                Err(error) => {
+                    return fail(&format!("{}:{}: {error}", path.display(), number + 1));
+                }
+            }
+        }
+    }
     let mut fake = FakeMono::accepting_any_test_key();
     for id in owned
         .iter()
@@ -21,6 +38,9 @@ pub(crate) async fn run(args: FakeMonoArgs) -> ExitCode {
     }
     for (id, fault) in &args.faults {
         fake = fake.with_fault(id, *fault);
+    }
+    if let Some(per_second) = args.rate {
+        fake = fake.with_rate_limit(per_second);
     }
     let fake = fake
         .with_demo_authoriser(setup::DEMO_USER, (!args.demo_owns_all).then_some(owned))

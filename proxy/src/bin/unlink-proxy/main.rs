@@ -10,6 +10,7 @@
 //! ```
 
 mod audit;
+mod bulk;
 mod check;
 mod cli;
 mod fake_mono;
@@ -38,6 +39,11 @@ fn main() -> ExitCode {
             runtime.block_on(fake_mono::run(args))
         }
         Some(Command::MigrateAudit(args)) => runtime.block_on(migrate::run(args)),
+        Some(Command::Unlink(args)) => {
+            // Warnings and errors only: a line per account is the report's job.
+            init_logging_at(LogFormat::Human, "warn,unlink_proxy::mono::client=error");
+            runtime.block_on(bulk::run(*args))
+        }
         None => {
             init_logging(cli.serve.server.log_format);
             runtime.block_on(serve::run(cli.serve))
@@ -51,8 +57,12 @@ fn fail(message: &str) -> ExitCode {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,unlink_proxy=info,tower_http=info"));
+    init_logging_at(format, "info,unlink_proxy=info,tower_http=info");
+}
+
+/// Logging to stderr; `RUST_LOG` wins over `default`.
+fn init_logging_at(format: LogFormat, default: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     // Colours only for a person at a terminal, never into a log file or collector.
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let logs = tracing_subscriber::fmt()

@@ -77,6 +77,27 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
         shutdown_timeout: args.server.shutdown_timeout,
         ..Default::default()
     };
+    if let Some(address) = args.service.service_listen {
+        match tokio::net::TcpListener::bind(address).await {
+            Ok(listener) => {
+                let bound = listener.local_addr().unwrap_or(address);
+                // On stdout too: the line scripts and tests wait for.
+                println!("Service: http://{bound}{}", args.server.prefix);
+                tracing::info!(
+                    "service route on http://{bound}{}/service/accounts/{{id}}/unlink",
+                    args.server.prefix
+                );
+                let (proxy, stopped) = (proxy.clone(), stop.clone());
+                tokio::spawn(async move {
+                    unlink_proxy::serve_service(listener, &proxy, limits, async move {
+                        stopped.cancelled().await
+                    })
+                    .await
+                });
+            }
+            Err(error) => return fail(&format!("cannot listen on {address}: {error}")),
+        }
+    }
     let maintenance = proxy.maintain(args.replicas.maintenance_interval);
     let served = unlink_proxy::serve(listener, &proxy, limits, shutdown).await;
     maintenance.abort();

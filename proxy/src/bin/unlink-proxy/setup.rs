@@ -9,11 +9,12 @@ use unlink_proxy::{
     Config, Principal, RateLimits, SecretKey, SharedSecret, SqliteStore, UpstreamConfig,
     authorize::{Authoriser, DemoAuthoriser, HttpAuthoriser},
     fake_mono::{self, FakeMono},
+    secret::ServiceTokens,
     store::{ConnectPatience, PostgresStore, Store},
 };
 use url::Url;
 
-use crate::cli::{RecordArgs, ServeArgs};
+use crate::cli::{DemoArgs, MonoArgs, RecordArgs, ServeArgs};
 
 /// The demo page's accounts. The demo user owns the first two; the third belongs to someone
 /// else, so the demo can show a refusal.
@@ -29,6 +30,7 @@ pub(crate) struct Plan {
     pub mono: String,
     pub authorisation: String,
     pub webhook_secret: Option<SharedSecret>,
+    pub service_tokens: Option<ServiceTokens>,
     /// Things that work but deserve a look, for the log and `check`.
     pub warnings: Vec<String>,
 }
@@ -37,7 +39,7 @@ pub(crate) struct Plan {
 /// share.
 pub(crate) async fn plan(args: &ServeArgs) -> Result<Plan, String> {
     let mut warnings = Vec::new();
-    let key = secret_key(args, &mut warnings)?;
+    let key = secret_key(&args.mono, &mut warnings)?;
     let mut plan = if args.demo.fake_mono {
         demo(args, key.is_some()).await?
     } else {
@@ -46,7 +48,11 @@ pub(crate) async fn plan(args: &ServeArgs) -> Result<Plan, String> {
     if let Some(path) = &args.unlinks.webhook_secret_file {
         warnings.extend(readable_by_others(path));
     }
+    if let Some(path) = &args.service.service_token_file {
+        warnings.extend(readable_by_others(path));
+    }
     plan.warnings.extend(warnings);
+    plan.service_tokens = service_tokens(args)?;
     plan.upstream.check()?;
     if args.replicas.claim_lease <= args.unlinks.deadline {
         return Err(format!(
@@ -96,24 +102,7 @@ async fn demo(args: &ServeArgs, has_key: bool) -> Result<Plan, String> {
         return Err(contradiction("--mono-base-url"));
     }
 
-    let mut fake = FakeMono::new(fake_mono::DEMO_SECRET_KEY);
-    let mut owned: HashSet<String> = DEMO_OWNED.iter().map(|s| s.to_string()).collect();
-    owned.extend(args.demo.fake_mono_accounts.iter().map(|id| id.to_string()));
-    for id in owned.iter().map(String::as_str).chain([DEMO_NOT_OWNED]) {
-        fake = fake.with_account(id);
-    }
-    for (id, fault) in &args.demo.fake_mono_faults {
-        fake = fake.with_fault(id, *fault);
-    }
-    let addr = Arc::new(fake)
-        .spawn()
-        .await
-        .map_err(|error| format!("cannot start the fake Mono: {error}"))?;
-    let mut upstream = UpstreamConfig::new(
-        SecretKey::parse(fake_mono::DEMO_SECRET_KEY).expect("the demo key is valid"),
-    );
-    upstream.base_url = Url::parse(&format!("http://{addr}")).expect("a valid URL");
-    upstream.max_attempts = args.mono.upstream_attempts;
+    let (upstream, addr, owned) = fake_upstream(&args.demo, args.mono.upstream_attempts).await?;
     let authoriser = Arc::new(DemoAuthoriser {
         principal: Principal::new(DEMO_USER).expect("a valid principal"),
         owned,
@@ -130,14 +119,103 @@ async fn demo(args: &ServeArgs, has_key: bool) -> Result<Plan, String> {
             DEMO_OWNED.join(", ")
         ),
         webhook_secret: webhook_secret(args)?,
+        service_tokens: None,
         warnings: Vec::new(),
     })
 }
 
+/// The built-in fake Mono, started on loopback with the demo's accounts (and `demo`'s extra
+/// accounts, faults and rate), and the upstream that reaches it. Returns the accounts the
+/// demo user owns too.
+async fn fake_upstream(
+    demo: &DemoArgs,
+    attempts: u32,
+) -> Result<(UpstreamConfig, std::net::SocketAddr, HashSet<String>), String> {
+    let mut fake = FakeMono::new(fake_mono::DEMO_SECRET_KEY);
+    let mut owned: HashSet<String> = DEMO_OWNED.iter().map(|s| s.to_string()).collect();
+    owned.extend(demo.fake_mono_accounts.iter().map(|id| id.to_string()));
+    for id in owned.iter().map(String::as_str).chain([DEMO_NOT_OWNED]) {
+        fake = fake.with_account(id);
+    }
+    for (id, fault) in &demo.fake_mono_faults {
+        fake = fake.with_fault(id, *fault);
+    }
+    if let Some(per_second) = demo.fake_mono_rate {
+        fake = fake.with_rate_limit(per_second);
+    }
+    let addr = Arc::new(fake)
+        .spawn()
+        .await
+        .map_err(|error| format!("cannot start the fake Mono: {error}"))?;
+    let mut upstream = UpstreamConfig::new(
+        SecretKey::parse(fake_mono::DEMO_SECRET_KEY).expect("the demo key is valid"),
+    );
+    upstream.base_url = Url::parse(&format!("http://{addr}")).expect("a valid URL");
+    upstream.max_attempts = attempts;
+    Ok((upstream, addr, owned))
+}
+
+/// How `unlink-proxy unlink` reaches Mono: the same key, flags and variables as the proxy,
+/// or the fake with `--fake-mono`. No authoriser and no origins: the operator is the yes.
+pub(crate) async fn bulk_upstream(
+    mono: &MonoArgs,
+    demo: &DemoArgs,
+) -> Result<(UpstreamConfig, String, Vec<String>), String> {
+    let mut warnings = Vec::new();
+    let key = secret_key(mono, &mut warnings)?;
+    if demo.fake_mono {
+        if key.is_some() || mono.mono_base_url.is_some() {
+            return Err(
+                "--fake-mono cannot be combined with a Mono key or --mono-base-url: \
+                 the fake Mono never uses them"
+                    .into(),
+            );
+        }
+        let (upstream, addr, _) = fake_upstream(demo, mono.upstream_attempts).await?;
+        let described = format!("FAKE MONO on {addr} (--fake-mono): nothing reaches Mono");
+        return Ok((upstream, described, warnings));
+    }
+    if !demo.fake_mono_accounts.is_empty()
+        || !demo.fake_mono_faults.is_empty()
+        || demo.fake_mono_rate.is_some()
+    {
+        return Err(
+            "--fake-mono-account, --fake-mono-fault and --fake-mono-rate need --fake-mono".into(),
+        );
+    }
+    let Some(key) = key else {
+        return Err(
+            "no Mono secret key: set MONO_SEC_KEY (or --secret-key-file) to your live_sk_… or \
+             test_sk_… key, or pass --fake-mono to try it against a fake Mono"
+                .into(),
+        );
+    };
+    let mut upstream = UpstreamConfig::new(key.clone());
+    if let Some(base) = &mono.mono_base_url {
+        upstream.base_url = base.clone();
+    }
+    upstream.api = mono.mono_api;
+    upstream.max_attempts = mono.upstream_attempts;
+    upstream.check()?;
+    let described = format!(
+        "Mono at {} ({:?}) with a {} key ({})",
+        upstream.base_url.origin().ascii_serialization(),
+        mono.mono_api,
+        if key.is_live() { "live" } else { "test" },
+        key.prefix()
+    );
+    Ok((upstream, described, warnings))
+}
+
 /// A real Mono: needs a key and the partner's authoriser.
 fn live(args: &ServeArgs, key: Option<SecretKey>) -> Result<Plan, String> {
-    if !args.demo.fake_mono_accounts.is_empty() || !args.demo.fake_mono_faults.is_empty() {
-        return Err("--fake-mono-account and --fake-mono-fault need --fake-mono".into());
+    if !args.demo.fake_mono_accounts.is_empty()
+        || !args.demo.fake_mono_faults.is_empty()
+        || args.demo.fake_mono_rate.is_some()
+    {
+        return Err(
+            "--fake-mono-account, --fake-mono-fault and --fake-mono-rate need --fake-mono".into(),
+        );
     }
     let Some(key) = key else {
         return Err(
@@ -217,6 +295,7 @@ fn live(args: &ServeArgs, key: Option<SecretKey>) -> Result<Plan, String> {
             forwarded.join(", ")
         ),
         webhook_secret: webhook_secret(args)?,
+        service_tokens: None,
         warnings,
     })
 }
@@ -288,6 +367,8 @@ pub(crate) fn config(
     config.public_origins = args.server.public_origins.clone();
     config.authorize_forward_headers = args.unlinks.authorize_forward_headers.clone();
     config.webhook_secret = plan.webhook_secret;
+    config.service_tokens = plan.service_tokens;
+    config.service_apart = args.service.service_listen.is_some();
     config.trust_forwarded_for = args.server.trust_forwarded_for;
     // The demo's user is known without signing in; a real authoriser needs credentials.
     config.require_credentials = !args.demo.fake_mono;
@@ -302,6 +383,8 @@ pub(crate) fn config(
         per_principal: args.limits.rate_limit_per_minute,
         per_address: args.limits.ip_rate_limit_per_minute,
         per_webhook_secret: args.limits.webhook_rate_limit_per_minute,
+        per_service_token: args.service.service_rate_limit_per_minute,
+        status_per_principal: args.limits.status_rate_limit_per_minute,
     };
     Ok(config)
 }
@@ -336,10 +419,10 @@ impl RecordArgs {
 
 /// MONO_SEC_KEY or --secret-key-file (not both). Set but empty is a mistake, not "no key".
 /// Only the prefix is ever logged.
-fn secret_key(args: &ServeArgs, warnings: &mut Vec<String>) -> Result<Option<SecretKey>, String> {
+fn secret_key(mono: &MonoArgs, warnings: &mut Vec<String>) -> Result<Option<SecretKey>, String> {
     let from_env =
         std::env::var_os("MONO_SEC_KEY").map(|value| value.to_string_lossy().into_owned());
-    let raw = match (&args.mono.secret_key_file, from_env) {
+    let raw = match (&mono.secret_key_file, from_env) {
         (Some(_), Some(_)) => {
             return Err("give the Mono secret key once: MONO_SEC_KEY or --secret-key-file".into());
         }
@@ -355,6 +438,21 @@ fn secret_key(args: &ServeArgs, warnings: &mut Vec<String>) -> Result<Option<Sec
         })
     })
     .transpose()
+}
+
+/// `--service-token-file`, read and checked (every problem, by line, never a token).
+fn service_tokens(args: &ServeArgs) -> Result<Option<ServiceTokens>, String> {
+    let Some(path) = &args.service.service_token_file else {
+        return Ok(None);
+    };
+    let text = read_secret_file(path)?;
+    ServiceTokens::parse(&text).map(Some).map_err(|problems| {
+        format!(
+            "--service-token-file {}:\n  {}",
+            path.display(),
+            problems.join("\n  ")
+        )
+    })
 }
 
 fn webhook_secret(args: &ServeArgs) -> Result<Option<SharedSecret>, String> {
