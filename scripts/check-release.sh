@@ -50,8 +50,11 @@ check_plan SSL_CERT_FILE="$work/no-certs/none.pem" SSL_CERT_DIR="$work/no-certs"
 # The demo, unlinking one account over HTTP.
 mkdir "$work/site"
 echo '<!doctype html><title>release check</title>' >"$work/site/index.html"
-bare ./unlink-proxy --fake-mono --listen 127.0.0.1:0 --static-dir "$work/site" \
-  --audit-db "$work/audit.sqlite3" >"$work/out" 2>"$work/log" &
+# Started directly (not through `bare`, a function: `$!` would be its subshell, and the
+# binary would outlive the script).
+env -i PATH=/usr/bin:/bin HOME="$work" LANG=C.UTF-8 ./unlink-proxy --fake-mono \
+  --listen 127.0.0.1:0 --static-dir "$work/site" --audit-db "$work/audit.sqlite3" \
+  >"$work/out" 2>"$work/log" &
 proxy_pid=$!
 for _ in $(seq 1 100); do grep -q "^Demo: " "$work/out" && break; sleep 0.1; done
 url=$(sed -n 's/^Demo: \(http[^ ]*\)\/$/\1/p' "$work/out")

@@ -939,6 +939,66 @@ fn on_a_full_disk_healthz_says_so_as_an_unlink_would() {
     drop(demo);
 }
 
+#[test]
+fn the_service_route_lives_on_its_own_listener_and_its_tokens_are_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = static_dir();
+    let tokens = dir.path().join("tokens");
+    let token = "billing-token-0123456789abcdefghij";
+    std::fs::write(&tokens, format!("billing:{token}\n")).unwrap();
+    #[cfg(unix)]
+    std::fs::set_permissions(&tokens, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let mut child = proxy()
+        .args(["--listen", "127.0.0.1:0", "--fake-mono", "--audit-db"])
+        .arg(dir.path().join("a.sqlite3"))
+        .arg("--static-dir")
+        .arg(files.path())
+        .arg("--service-token-file")
+        .arg(&tokens)
+        .args(["--service-listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut demo, mut service) = (None, None);
+    while demo.is_none() || service.is_none() {
+        let line = lines
+            .next()
+            .expect("the proxy printed its addresses")
+            .unwrap();
+        if let Some(url) = line.strip_prefix("Demo: ") {
+            demo = Some(url.trim_end_matches('/').to_owned());
+        }
+        if let Some(url) = line.strip_prefix("Service: ") {
+            service = Some(url.to_owned());
+        }
+    }
+    let (demo, service) = (demo.unwrap(), service.unwrap());
+    let post = |base: &str, bearer: Option<&str>| {
+        let mut command = std::process::Command::new("curl");
+        command.args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST"]);
+        command.args(["-H", "Idempotency-Key: svc-1"]);
+        if let Some(bearer) = bearer {
+            command.args(["-H", &format!("Authorization: Bearer {bearer}")]);
+        }
+        command.arg(format!(
+            "{base}/service/accounts/60770aa8c5878a2af69ed849/unlink"
+        ));
+        String::from_utf8(command.output().unwrap().stdout).unwrap()
+    };
+    // Not on the public listener, even with the token.
+    assert_eq!(post(&format!("{demo}/api/mono"), Some(token)), "404");
+    assert_eq!(post(&service, None), "401");
+    assert_eq!(post(&service, Some(token)), "200");
+    kill(&child, "TERM");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    child.wait().unwrap();
+    assert!(!stderr.contains(token) && !stderr.contains("0123456789abcdefghij"));
+    assert!(stderr.contains("service route on http://"), "{stderr}");
+}
+
 /// `GET {url}/metrics`, as text.
 fn scrape(url: &str) -> (u16, String) {
     let _ = rustls::crypto::ring::default_provider().install_default();
