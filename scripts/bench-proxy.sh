@@ -4,7 +4,9 @@
 #   - SQLite: one process;
 #   - PostgreSQL: two replicas behind nginx (the reference set-up of scripts/replicas.sh).
 # Every request is a new unlink (its own Idempotency-Key) of an account not unlinked before,
-# through the whole path: limits, authoriser, key, intent, Mono, outcome. Release build.
+# through the whole path: limits, authoriser, key, intent, Mono, outcome. Then the company side:
+# `unlink-proxy unlink` offboarding 10,000 accounts against a fake Mono that allows 200 calls/s
+# and answers 429 beyond it, printing accounts/s and the share of 429s. Release build.
 #
 #   scripts/bench-proxy.sh [SECONDS]   # default 10 per engine; prints a Markdown table
 set -euo pipefail
@@ -61,3 +63,19 @@ start_nginx "$port" "$upstreams"
 row "PostgreSQL, two replicas behind nginx" "$(run_wrk "127.0.0.1:$port")"
 echo
 echo "($seconds s each, wrk -t2 -c16, $(nproc) cores, zero-latency fake Mono, release build)"
+
+# The bulk run: its own fake Mono, which knows exactly these 10,000 accounts.
+echo
+seq -f "bench%05g" 1 10000 >"$work/ids"
+"$proxy" fake-mono --listen 127.0.0.1:0 --accounts-from "$work/ids" --fake-mono-rate 200 \
+  >"$work/fake-bulk.out" 2>/dev/null &
+pids+=($!)
+limited=$(wait_for "$work/fake-bulk.out" "Fake Mono: ")
+summary=$(MONO_SEC_KEY=test_sk_benchmark0000000000 "$proxy" unlink --from "$work/ids" \
+  --reason offboarding --principal cli:bench --mono-base-url "$limited" \
+  --audit-db "$work/bulk.sqlite3" --concurrency 8 --rate 200 2>"$work/bulk.log" | tail -1) || {
+  cat "$work/bulk.log" >&2
+  exit 1
+}
+echo "Bulk: \`unlink-proxy unlink\` of 10,000 accounts against a Mono allowing 200 calls/s:"
+echo "${summary#unlink-proxy unlink: }"

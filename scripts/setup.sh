@@ -59,9 +59,10 @@ fi
 #    which needs an X display: Xvfb) for the browser tests; PostgreSQL 15 and nginx for the
 #    replica tests and the reference set-up (started by the scripts, never as services);
 #    wrk for the proxy benchmark; faketime, for a replica whose clock runs fast; musl-tools,
-#    whose musl-gcc builds the C in the static release binary.
+#    whose musl-gcc builds the C in the static release binary; PHP with curl and Python's
+#    requests, which run the README's service-route snippets as a partner would.
 packages=(chromium chromium-driver firefox-esr webkit2gtk-driver xvfb xauth postgresql nginx wrk
-  faketime musl-tools)
+  faketime musl-tools php-cli php-curl python3-requests)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
@@ -72,6 +73,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# A python3 ahead of Debian's on PATH (pyenv, a virtualenv) needs requests of its own.
+if ! python3 -c 'import requests' 2>/dev/null; then
+  step "installing requests for $(command -v python3) (PyPI)"
+  python3 -m pip install --quiet --disable-pip-version-check requests
 fi
 
 # Node.js itself comes with the machine (README); say so clearly if it is too old for Vite 8.

@@ -281,10 +281,10 @@ mod tests {
         assert!(!message.contains("key") && !message.contains("mono"));
     }
 
-    #[test]
-    fn the_openapi_contract_lists_every_unlink_code() {
-        let spec = include_str!("../openapi.yaml");
-        for error in [
+    /// One of each variant. The match has no `_`: a new variant does not compile until it
+    /// is added here, and so to the contract test below.
+    fn one_of_each() -> Vec<ApiError> {
+        let all = vec![
             ApiError::InvalidAccountId,
             ApiError::InvalidIdempotencyKey,
             ApiError::IdempotencyKeyReused,
@@ -298,15 +298,66 @@ mod tests {
             ApiError::UpstreamRejectedKey,
             ApiError::UpstreamUnexpected,
             ApiError::AuditUnavailable,
-        ] {
+            ApiError::Unauthorized,
+            ApiError::InvalidWebhook,
+            ApiError::WebhookNotConfigured,
+            ApiError::NotFound,
+            ApiError::MethodNotAllowed,
+            ApiError::PayloadTooLarge,
+            ApiError::InvalidRequest,
+        ];
+        for error in &all {
+            match error {
+                ApiError::InvalidAccountId
+                | ApiError::InvalidIdempotencyKey
+                | ApiError::IdempotencyKeyReused
+                | ApiError::Forbidden
+                | ApiError::RateLimited { .. }
+                | ApiError::UnlinkRejected
+                | ApiError::UpstreamUnavailable { .. }
+                | ApiError::UpstreamRejectedKey
+                | ApiError::UpstreamUnexpected
+                | ApiError::AuditUnavailable
+                | ApiError::Unauthorized
+                | ApiError::InvalidWebhook
+                | ApiError::WebhookNotConfigured
+                | ApiError::NotFound
+                | ApiError::MethodNotAllowed
+                | ApiError::PayloadTooLarge
+                | ApiError::InvalidRequest => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn the_openapi_contract_lists_every_code_and_reason() {
+        let spec = include_str!("../openapi.yaml");
+        for error in one_of_each() {
             assert!(
                 spec.contains(&format!("- {}", error.code())),
                 "{}",
                 error.code()
             );
             let status = format!("\"{}\":", error.status().as_u16());
-            assert!(spec.contains(&status), "{status}");
+            assert!(
+                spec.contains(&status) || error == ApiError::MethodNotAllowed,
+                "{status}"
+            );
         }
+        let reasons = spec
+            .split("    Reason:\n")
+            .nth(1)
+            .and_then(|rest| rest.split("    AccountStatus:").next())
+            .expect("a Reason schema");
+        for reason in crate::record::Reason::ALL {
+            assert!(reasons.contains(&format!("- {reason}\n")), "{reason}");
+        }
+        assert_eq!(
+            reasons.matches("        - ").count(),
+            crate::record::Reason::ALL.len(),
+            "no reason in the contract that the proxy does not know"
+        );
     }
 
     #[test]

@@ -123,5 +123,9 @@ async fn look_up(
         "unlinked_at": record.unlinked_at,
         "confirmed": record.confirmed,
     });
-    Ok((StatusCode::OK, envelope(true, "ok", data)).into_response())
+    Ok((
+        StatusCode::OK,
+        envelope(true, "What the record says about this account.", data),
+    )
+        .into_response())
 }

@@ -31,6 +31,16 @@ pub enum MonoApi {
     V1,
 }
 
+impl std::fmt::Display for MonoApi {
+    /// The word the `--mono-api` flag takes.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::V2 => "v2",
+            Self::V1 => "v1",
+        })
+    }
+}
+
 /// How to reach Mono and how hard to try.
 #[derive(Clone, Debug)]
 pub struct UpstreamConfig {

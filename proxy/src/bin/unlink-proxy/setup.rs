@@ -198,7 +198,7 @@ pub(crate) async fn bulk_upstream(
     upstream.max_attempts = mono.upstream_attempts;
     upstream.check()?;
     let described = format!(
-        "Mono at {} ({:?}) with a {} key ({})",
+        "Mono at {} ({}) with a {} key ({})",
         upstream.base_url.origin().ascii_serialization(),
         mono.mono_api,
         if key.is_live() { "live" } else { "test" },
@@ -280,7 +280,7 @@ fn live(args: &ServeArgs, key: Option<SecretKey>) -> Result<Plan, String> {
         .collect();
     Ok(Plan {
         mono: format!(
-            "using Mono at {} ({:?}) with a {} key ({})",
+            "using Mono at {} ({}) with a {} key ({})",
             upstream.base_url.origin().ascii_serialization(),
             args.mono.mono_api,
             if key.is_live() { "live" } else { "test" },

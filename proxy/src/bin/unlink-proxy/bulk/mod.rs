@@ -282,6 +282,13 @@ async fn run_inner(args: BulkArgs) -> Result<ExitCode, Failure> {
     for failure in &failures {
         eprintln!("failed: {failure}");
     }
+    if tally.invalid > 0 {
+        eprintln!(
+            "{} lines were not account ids and were skipped (listed above): correct them and \
+             run again; what is done is skipped",
+            tally.invalid
+        );
+    }
     if stop.requested() {
         return Ok(ExitCode::from(INTERRUPTED));
     }
