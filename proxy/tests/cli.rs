@@ -548,7 +548,7 @@ fn check_prints_the_plan_without_serving_or_creating_anything() {
     assert!(ok, "{stderr}");
     for expected in [
         "the configuration is usable",
-        "https://api.withmono.com (V2) with a live key (live_sk_)",
+        "https://api.withmono.com (v2) with a live key (live_sk_)",
         "https://app.example/internal/can-unlink",
         "Cookie, Authorization, x-csrf-token",
         "will be created",
