@@ -21,6 +21,7 @@ window.accessWidget = mount(document.getElementById("access-unlink"), {
   endpoint: "/api/mono",
   bank: "Access Bank",
   mask: "5678",
+  checkStatus: true,
 });
 
 // What a partner would do with the events: log them, and update its own UI.

@@ -38,6 +38,10 @@ export interface UnlinkOptions {
   credentials?: "same-origin" | "include" | "omit";
   /** Milliseconds to wait for the proxy (1000–120000). Default 15000. */
   timeout?: number;
+  /** Ask the proxy once on mount (`GET {endpoint}/accounts/{id}`) and, when its record shows
+   * the account unlinked, show "This bank account was already unlinked." instead of the
+   * button. Any other answer, or none, leaves the button. Default false. */
+  checkStatus?: boolean;
   /** Extra request headers, e.g. `{ "X-CSRF-Token": token }`. */
   headers?: Record<string, string>;
   /** Your own wording for any string; `{bank}`, `{mask}`, `{account}`, `{seconds}` and
@@ -69,6 +73,8 @@ export interface UnlinkAccountAttributes {
   locale?: string;
   credentials?: "same-origin" | "include" | "omit";
   timeout?: number | string;
+  /** Present (any value) turns `checkStatus` on. */
+  "check-status"?: boolean | "";
   /** Wording: `text-cancel="Keep it"` overrides the `cancel` string. */
   [text: `text-${string}`]: string | undefined;
   /** Extra request headers: `header-x-csrf-token="…"`. */

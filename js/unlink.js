@@ -99,9 +99,9 @@ const ATTRIBUTES = {
 
 const camelCase = (kebab) => kebab.replace(/-([a-z])/g, (_, c) => c.toUpperCase());
 
-/** `<unlink-account account-id="…" endpoint="/api/mono" bank="…" mask="1234">` */
+/** `<unlink-account account-id="…" endpoint="/api/mono" bank="…" mask="1234" check-status>` */
 class UnlinkAccountElement extends HTMLElement {
-  static observedAttributes = [...Object.keys(ATTRIBUTES), "timeout"];
+  static observedAttributes = [...Object.keys(ATTRIBUTES), "timeout", "check-status"];
 
   #handle = null;
 
@@ -129,6 +129,8 @@ class UnlinkAccountElement extends HTMLElement {
     for (const { name, value } of this.attributes) {
       if (name in ATTRIBUTES) options[ATTRIBUTES[name]] = value;
       else if (name === "timeout") options.timeout = Number(value);
+      // A boolean attribute, as in HTML: present means on (`check-status="false"` too).
+      else if (name === "check-status") options.checkStatus = true;
       else if (name.startsWith("text-")) options.text[camelCase(name.slice(5))] = value;
       else if (name.startsWith("header-")) options.headers[name.slice(7)] = value;
     }

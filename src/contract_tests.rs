@@ -68,7 +68,7 @@ fn the_loaders_fallback_sentence_is_the_catalogs() {
 }
 
 /// The attributes `unlink.d.ts` promises for `<unlink-account>` are the ones `unlink.js`
-/// reads (its `ATTRIBUTES` map, and `timeout`).
+/// reads (its `ATTRIBUTES` map, then the typed ones it converts: `timeout`, `check-status`).
 #[test]
 fn element_attributes_match_the_loader() {
     let body = DECLARATIONS
@@ -94,6 +94,14 @@ fn element_attributes_match_the_loader() {
         .filter_map(|line| line.trim().split_once(':'))
         .map(|(key, _)| key.trim_matches('"'))
         .collect();
-    read.push("timeout");
+    read.extend(["timeout", "check-status"]);
     assert_eq!(declared, read);
+    let observed = loader
+        .split_once("static observedAttributes = [...Object.keys(ATTRIBUTES), ")
+        .expect("unlink.js observes its attributes")
+        .1;
+    assert!(
+        observed.starts_with("\"timeout\", \"check-status\"];"),
+        "unlink.js observes every typed attribute"
+    );
 }

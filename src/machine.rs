@@ -35,6 +35,8 @@ pub(crate) enum Event {
     Confirm,
     /// The request finished.
     Settled(Outcome),
+    /// The proxy's record says the account is already unlinked (`checkStatus`).
+    FoundUnlinked,
 }
 
 impl Phase {
@@ -49,6 +51,11 @@ impl Phase {
                 already_unlinked: already,
             },
             (P::Pending, E::Settled(Outcome::Failed(failure))) => P::Failed(failure),
+            // Only while nothing has started: a user already in the dialog carries on, and
+            // the unlink itself then answers "already unlinked".
+            (P::Idle, E::FoundUnlinked) => P::Done {
+                already_unlinked: true,
+            },
             _ => return None,
         })
     }
@@ -156,6 +163,25 @@ mod tests {
     }
 
     #[test]
+    fn a_status_lookup_replaces_only_an_untouched_trigger() {
+        let already = Phase::Done {
+            already_unlinked: true,
+        };
+        assert_eq!(run(&[FoundUnlinked]), already);
+        // The user got there first: the dialog stays, the answer is ignored.
+        assert_eq!(run(&[Open, FoundUnlinked]), Phase::Confirming);
+        assert_eq!(run(&[Open, Confirm, FoundUnlinked]), Phase::Pending);
+        assert_eq!(
+            run(&[Open, Confirm, FAILED, FoundUnlinked]),
+            Phase::Failed(Failure::Server)
+        );
+        let done = run(&[Open, Confirm, UNLINKED]);
+        assert_eq!(done.next(FoundUnlinked), None);
+        // Nothing moves on from it.
+        assert_eq!(already.next(Open), None);
+    }
+
+    #[test]
     fn stray_events_are_ignored() {
         assert_eq!(Phase::Idle.next(Confirm), None);
         assert_eq!(Phase::Idle.next(Dismiss), None);
@@ -165,7 +191,7 @@ mod tests {
         let done = Phase::Done {
             already_unlinked: false,
         };
-        for event in [Open, Dismiss, Confirm, UNLINKED, FAILED] {
+        for event in [Open, Dismiss, Confirm, UNLINKED, FAILED, FoundUnlinked] {
             assert_eq!(done.next(event), None, "{event:?}");
         }
     }

@@ -23,6 +23,7 @@ pub(crate) struct RawOptions {
     pub locale: Option<String>,
     pub credentials: Option<String>,
     pub timeout: Option<f64>,
+    pub check_status: Option<bool>,
     pub headers: Vec<(String, String)>,
     pub text: Vec<(String, String)>,
     /// Values of the wrong JavaScript type, found while reading.
@@ -41,6 +42,9 @@ pub(crate) struct Options {
     pub texts: Texts,
     pub credentials: Credentials,
     pub timeout_ms: u32,
+    /// Ask the proxy on mount whether the account is already unlinked
+    /// (`GET {endpoint}/accounts/{id}`), and say so instead of offering the button.
+    pub check_status: bool,
     /// Extra request headers from the partner, such as a CSRF token.
     pub headers: Vec<(String, String)>,
 }
@@ -241,6 +245,7 @@ impl RawOptions {
             texts: Texts::new(locale, overrides),
             credentials,
             timeout_ms,
+            check_status: self.check_status.unwrap_or(false),
             headers: self.headers,
         })
     }
@@ -268,6 +273,12 @@ impl RawOptions {
                 None
             }),
         };
+        raw.check_status = get(options, "checkStatus").and_then(|value| {
+            value.as_bool().or_else(|| {
+                errors.push(wrong_type("checkStatus", "true or false"));
+                None
+            })
+        });
         raw.headers = read_string_map(options, "headers", errors);
         raw.text = read_string_map(options, "text", errors);
         raw
@@ -278,7 +289,12 @@ impl Options {
     /// `POST {endpoint}/accounts/{id}/unlink`. The id is already limited to characters that
     /// `encodeURIComponent` leaves unchanged, so it can never add a path segment or a query.
     pub(crate) fn unlink_url(&self) -> String {
-        format!("{}/accounts/{}/unlink", self.endpoint, self.account_id)
+        format!("{}/unlink", self.status_url())
+    }
+
+    /// `GET {endpoint}/accounts/{id}`: what the proxy's record says about the account.
+    pub(crate) fn status_url(&self) -> String {
+        format!("{}/accounts/{}", self.endpoint, self.account_id)
     }
 }
 

@@ -1,4 +1,5 @@
-//! The one network call: `POST {endpoint}/accounts/{id}/unlink` to the partner's proxy.
+//! The widget's calls to the partner's proxy: `POST {endpoint}/accounts/{id}/unlink`, and,
+//! with `checkStatus`, one `GET {endpoint}/accounts/{id}` on mount.
 
 use std::{cell::Cell, rc::Rc, time::Duration};
 
@@ -63,33 +64,46 @@ fn no_answer(failure: Failure) -> Reply {
     }
 }
 
-async fn send(
+/// Starts `fetch(url)` with the partner's headers and credentials mode, asking for JSON.
+fn start(
     options: &Options,
-    idempotency_key: &str,
-    abort: &AbortController,
-) -> Result<Reply, JsValue> {
+    method: &str,
+    url: &str,
+    idempotency_key: Option<&str>,
+    abort: Option<&AbortController>,
+) -> Result<js_sys::Promise, JsValue> {
     let headers = Headers::new()?;
     for (name, value) in &options.headers {
         headers.set(name, value)?;
     }
     headers.set("Accept", "application/json")?;
-    headers.set("Idempotency-Key", idempotency_key)?;
+    if let Some(key) = idempotency_key {
+        headers.set("Idempotency-Key", key)?;
+    }
 
     let init = RequestInit::new();
-    init.set_method("POST");
+    init.set_method(method);
     init.set_headers(&headers);
     init.set_credentials(match options.credentials {
         Credentials::SameOrigin => RequestCredentials::SameOrigin,
         Credentials::Include => RequestCredentials::Include,
         Credentials::Omit => RequestCredentials::Omit,
     });
-    init.set_signal(Some(&abort.signal()));
-
+    if let Some(abort) = abort {
+        init.set_signal(Some(&abort.signal()));
+    }
     let window = web_sys::window().ok_or_else(|| JsValue::from_str("no window"))?;
-    let response: Response =
-        JsFuture::from(window.fetch_with_str_and_init(&options.unlink_url(), &init))
-            .await?
-            .dyn_into()?;
+    Ok(window.fetch_with_str_and_init(url, &init))
+}
+
+async fn send(
+    options: &Options,
+    idempotency_key: &str,
+    abort: &AbortController,
+) -> Result<Reply, JsValue> {
+    let url = options.unlink_url();
+    let sent = start(options, "POST", &url, Some(idempotency_key), Some(abort))?;
+    let response: Response = JsFuture::from(sent).await?.dyn_into()?;
 
     let status = response.status();
     let header = |name: &str| response.headers().get(name).ok().flatten();
@@ -100,11 +114,13 @@ async fn send(
             (!at.is_nan()).then(|| ((at - js_sys::Date::now()) / 1000.0).ceil().max(0.0) as u32)
         })
     });
-    let already_unlinked = if response.ok() {
-        already_unlinked(&response).await
-    } else {
-        false
-    };
+    // `data.already_unlinked` from the proxy's JSON. Any other body (or none) means `false`:
+    // the 2xx status alone already says the account is unlinked.
+    let already_unlinked = response.ok()
+        && data_field(&response, "already_unlinked")
+            .await
+            .and_then(|v| v.as_bool())
+            == Some(true);
     Ok(Reply {
         outcome: classify(status, already_unlinked, retry_after),
         status: Some(status),
@@ -112,22 +128,61 @@ async fn send(
     })
 }
 
-/// `data.already_unlinked` from the proxy's JSON. Any other body (or none) means `false`:
-/// the 2xx status alone already says the account is unlinked.
-async fn already_unlinked(response: &Response) -> bool {
-    let Ok(text) = response.text() else {
-        return false;
-    };
-    let Some(body) = JsFuture::from(text).await.ok().and_then(|t| t.as_string()) else {
-        return false;
-    };
-    let Ok(json) = js_sys::JSON::parse(&body) else {
-        return false;
-    };
+/// `data[key]` from a JSON answer; `None` for any other body, or none.
+async fn data_field(response: &Response, key: &str) -> Option<JsValue> {
+    let json = JsFuture::from(response.json().ok()?).await.ok()?;
     let get = |object: &JsValue, key: &str| js_sys::Reflect::get(object, &key.into()).ok();
     get(&json, "data")
-        .filter(|data| data.is_object())
-        .and_then(|data| get(&data, "already_unlinked"))
-        .and_then(|flag| flag.as_bool())
-        .unwrap_or(false)
+        .filter(JsValue::is_object)
+        .and_then(|data| get(&data, key))
+}
+
+thread_local! {
+    /// Look-ups whose answer a widget has acted on, so browser tests can wait for one.
+    #[cfg(test)]
+    pub(crate) static LOOKUPS_SETTLED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+
+    /// Status look-ups by URL: the request's promise, or `None` once an unlink here
+    /// succeeded. Widgets for the same account share one request, and a widget mounted again
+    /// (an attribute changed, a framework re-rendered it) asks nobody: never more requests
+    /// than widgets on a page.
+    static LOOKUPS: std::cell::RefCell<Vec<(String, Option<js_sys::Promise>)>> = Default::default();
+}
+
+/// Whether the proxy's record shows the account unlinked. Anything else (linked, unknown, a
+/// failure, a backend without the route) is `false`: the widget then offers the button.
+pub(crate) async fn unlinked_on_record(options: &Options) -> bool {
+    let url = options.status_url();
+    let known = LOOKUPS.with_borrow(|lookups| {
+        lookups
+            .iter()
+            .rev()
+            .find_map(|(u, asked)| (*u == url).then(|| asked.clone()))
+    });
+    let asked = match known {
+        Some(None) => return true,
+        Some(Some(asked)) => asked,
+        None => {
+            let Ok(asked) = start(options, "GET", &url, None, None) else {
+                return false;
+            };
+            LOOKUPS.with_borrow_mut(|lookups| lookups.push((url, Some(asked.clone()))));
+            asked
+        }
+    };
+    // Each widget reads its own copy of the one answer (a body can be read only once).
+    let Ok(response) = JsFuture::from(asked)
+        .await
+        .and_then(|answer| Response::clone(answer.unchecked_ref()))
+    else {
+        return false;
+    };
+    response.ok() && data_field(&response, "state").await == Some("unlinked".into())
+}
+
+/// After a successful unlink: a widget mounted again for this account knows without asking.
+pub(crate) fn remember_unlinked(options: &Options) {
+    let url = options.status_url();
+    // Pushed after any earlier look-up of it: the last entry for a URL is the one read.
+    LOOKUPS.with_borrow_mut(|lookups| lookups.push((url, None)));
 }

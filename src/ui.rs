@@ -9,7 +9,11 @@
 //! WebAssembly for every end user. So the markup is static apart from what must change, and
 //! event handlers share one `Rc<Flow>` that finds its elements by class inside the host.
 
-use std::{cell::RefCell, rc::Rc, sync::Arc};
+use std::{
+    cell::{Cell, RefCell},
+    rc::Rc,
+    sync::Arc,
+};
 
 use leptos::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
@@ -57,6 +61,7 @@ pub(crate) fn UnlinkAccount(
         host,
         idempotency_key: RefCell::new(None),
         in_flight,
+        focus_when_done: Cell::new(true),
     });
     let done = move || matches!(phase.get(), Phase::Done { .. });
     let pending = move || (phase.get() == Phase::Pending).then_some("true");
@@ -145,10 +150,23 @@ pub(crate) fn UnlinkAccount(
             </dialog>
         </div>
     };
+    // `checkStatus`: one look-up, only once the widget is in the page (an element built and
+    // never inserted asks nobody). The trigger shows meanwhile: a slow or failing proxy
+    // never keeps the user from unlinking.
+    if flow.options.check_status && flow.host.is_connected() {
+        let flow = flow.clone();
+        leptos::task::spawn_local(async move {
+            if request::unlinked_on_record(&flow.options).await {
+                flow.found_unlinked();
+            }
+            #[cfg(test)]
+            request::LOOKUPS_SETTLED.set(request::LOOKUPS_SETTLED.get() + 1);
+        });
+    }
     // Created after the view, so it runs once the DOM shows the new state: the trigger is
     // hidden, so focus moves to the sentence that replaced it instead of falling to <body>.
     Effect::new(move || {
-        if done() {
+        if done() && flow.focus_when_done.get() {
             flow.focus(".unlink-done");
         }
     });
@@ -170,6 +188,10 @@ struct Flow {
     /// One key per confirmation; a retry after a failure reuses it.
     idempotency_key: RefCell<Option<String>>,
     in_flight: InFlight,
+    /// Whether reaching `Done` moves focus to its sentence: always after an unlink (focus
+    /// was in the dialog); after a status look-up only if the trigger had it, so a page
+    /// that loads never has its focus taken.
+    focus_when_done: Cell<bool>,
 }
 
 impl Flow {
@@ -290,6 +312,14 @@ impl Flow {
         });
     }
 
+    /// The record says the account is already unlinked: the sentence takes the trigger's
+    /// place, as after an unlink, but quietly (nothing happened now, so nothing is announced).
+    fn found_unlinked(&self) {
+        let focused = self.find::<HtmlElement>(".unlink-trigger:focus").is_some();
+        self.focus_when_done.set(focused);
+        self.step(Event::FoundUnlinked);
+    }
+
     fn settle(&self, reply: Reply) {
         if !self.step(Event::Settled(reply.outcome)) {
             return;
@@ -298,6 +328,7 @@ impl Flow {
         let request_id = or_null(reply.request_id);
         match reply.outcome {
             Outcome::Unlinked { already } => {
+                request::remember_unlinked(&self.options);
                 if let Some(dialog) = self.dialog() {
                     dialog.close();
                 }

@@ -98,7 +98,11 @@ async fn bad_options_show_a_calm_sentence_and_log_why() {
     let missing = js_sys::Object::new();
     js_sys::Reflect::set(&missing, &"locale".into(), &"fr".into()).unwrap();
     let widget = Widget::mount(missing.into()).await;
-    let unknown_locale = Widget::mount(options(&[("locale", "de".into())])).await;
+    let unknown_locale = Widget::mount(options(&[
+        ("locale", "de".into()),
+        ("checkStatus", "yes".into()),
+    ]))
+    .await;
     let not_an_element = crate::mount(JsValue::NULL, options(&[]));
     js_sys::Reflect::set(&console, &"error".into(), &original).unwrap();
 
@@ -120,6 +124,7 @@ async fn bad_options_show_a_calm_sentence_and_log_why() {
         assert!(logged[0].contains("`accountId` (attribute `account-id`) is required"));
         assert!(logged[0].contains("`endpoint` is required"));
         assert!(logged[1].contains("`locale` \"de\" is not supported"));
+        assert!(logged[1].contains("`checkStatus` must be true or false"));
         assert!(logged[2].contains("must be an HTML element"));
     }
     drop(not_an_element);

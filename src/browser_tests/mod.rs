@@ -11,6 +11,7 @@ mod dialog;
 mod host;
 mod markup;
 mod outcomes;
+mod status;
 
 use std::{cell::RefCell, rc::Rc};
 
@@ -295,7 +296,8 @@ impl FakeFetch {
             move |url: JsValue, init: JsValue| {
                 let recorded = recorded.clone();
                 js_sys::Promise::new(&mut |resolve, reject| {
-                    let signal: web_sys::AbortSignal = field(&init, "signal").unchecked_into();
+                    // The status look-up has no signal: nothing to abort.
+                    let signal = field(&init, "signal").dyn_into::<web_sys::AbortSignal>();
                     let on_abort = {
                         let reject = reject.clone();
                         Closure::once_into_js(move || {
@@ -307,9 +309,11 @@ impl FakeFetch {
                             reject.call1(&JsValue::NULL, &error).unwrap();
                         })
                     };
-                    signal
-                        .add_event_listener_with_callback("abort", on_abort.unchecked_ref())
-                        .unwrap();
+                    if let Ok(signal) = signal {
+                        signal
+                            .add_event_listener_with_callback("abort", on_abort.unchecked_ref())
+                            .unwrap();
+                    }
                     recorded.borrow_mut().push(Call {
                         url: url.as_string().unwrap(),
                         init: init.clone(),

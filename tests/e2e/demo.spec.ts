@@ -19,6 +19,11 @@ test("the page embeds two widgets, by markup and by mount()", async ({ page }) =
 
 test("unlinking through the custom element", async ({ page, server }) => {
   const requests = unlinkRequests(page);
+  // A second tab, open before the unlink: its look-up (check-status) found the account linked.
+  const otherTab = await page.context().newPage();
+  const looked = otherTab.waitForResponse((r) => r.url().endsWith(`/accounts/${GTBANK}`));
+  await otherTab.goto("/");
+  expect(await (await looked).json()).toMatchObject({ data: { state: "linked" } });
   await page.goto("/");
   const gtbank = Widget.row(page, "gtbank");
   await gtbank.open();
@@ -65,11 +70,17 @@ test("unlinking through the custom element", async ({ page, server }) => {
     intent_id: rows[0].id,
   });
 
-  // A second try of the same account: Mono no longer knows it.
+  // Reloaded, the page asks the record and offers nothing more (check-status).
   await page.reload();
-  await gtbank.open();
-  await gtbank.confirm.click();
   await expect(gtbank.done).toHaveText("This bank account was already unlinked.");
+  await expect(gtbank.trigger).toBeHidden();
+  expect(requests).toHaveLength(1);
+
+  // The stale tab still offers the button; a second try: Mono no longer knows the account.
+  const stale = Widget.row(otherTab, "gtbank");
+  await stale.open();
+  await stale.confirm.click();
+  await expect(stale.done).toHaveText("This bank account was already unlinked.");
   expect(server.answers().map((r) => r.outcome)).toEqual(["unlinked", "already_unlinked"]);
 });
 

@@ -18,6 +18,7 @@ const options: UnlinkOptions = {
   locale: "fr",
   credentials: "include",
   timeout: 10_000,
+  checkStatus: true,
   headers: { "X-CSRF-Token": "token" },
   text: { trigger: "Disconnect", errorRateLimitedSeconds: "Wait {seconds}s" },
 };

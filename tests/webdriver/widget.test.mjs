@@ -74,7 +74,7 @@ function widget(row) {
   const within = (selector) => `document.querySelector("#${row} ${selector}")`;
   return {
     element: (selector) => engine.driver.findElement({ css: `#${row} ${selector}` }),
-    state: () => script(`return ${within(".unlink")}.dataset.state`),
+    state: () => script(`return ${within(".unlink")}?.dataset.state`),
     text: (selector) => script(`return ${within(selector)}.textContent`),
     dialogOpen: () => script(`return ${within("dialog")}.open`),
     triggerHidden: () => script(`return ${within(".unlink-trigger")}.hidden`),
@@ -242,6 +242,45 @@ describe(`the demo page in ${ENGINE}`, { timeout: 120_000 }, () => {
     await waitFor("the retry", async () => (await requests()).length === 2);
     const sent = await requests();
     assert.equal(sent[1].key, sent[0].key);
+    await assertNoPageErrors();
+  });
+
+  test("check-status: a reload says an unlinked account is done, asking once per widget, without taking focus", async () => {
+    const driver = await openDemo();
+    const gtbank = widget("gtbank");
+    const statusLookups = async () => {
+      const metrics = await (await fetch(`${proxy.url}/metrics`)).text();
+      return [...metrics.matchAll(/^unlink_requests_total\{[^}]*route="status"[^}]*\} (\d+)/gm)]
+        .reduce((sum, match) => sum + Number(match[1]), 0);
+    };
+    // The first load: two widgets ask (GTBank and Access; Kuda, not this user's, does not).
+    await waitFor("two look-ups", async () => (await statusLookups()) === 2);
+    assert.equal(await gtbank.state(), "idle");
+
+    await gtbank.element(".unlink-trigger").click();
+    await waitFor("the dialog", gtbank.dialogOpen);
+    await gtbank.element(".unlink-confirm").click();
+    await waitFor("the answer", async () => (await gtbank.state()) === "done");
+
+    await driver.navigate().refresh();
+    await waitFor("GTBank's look-up", async () => (await gtbank.state()) === "done");
+    assert.equal(await gtbank.text(".unlink-done"), "This bank account was already unlinked.");
+    assert.equal(await gtbank.triggerHidden(), true);
+    assert.equal(await gtbank.focus(), "body", "a page that loads keeps its focus");
+    assert.equal(await gtbank.text(".unlink-status"), "", "nothing is announced: nothing happened");
+    await waitFor("two more look-ups", async () => (await statusLookups()) === 4);
+    // Access is still linked and Kuda did not ask: both offer the button.
+    for (const row of ["access", "kuda"]) {
+      assert.equal(await widget(row).state(), "idle", row);
+      assert.equal(await widget(row).triggerHidden(), false, row);
+    }
+    assert.equal(await statusLookups(), 4, "no more requests than widgets that ask");
+    assert.equal(
+      proxy.audit().filter((r) => r.kind === "unlink").length,
+      1,
+      "look-ups are not unlinks, and leave no rows",
+    );
+    await assertNoAxeViolations("already unlinked on load");
     await assertNoPageErrors();
   });
 
