@@ -30,6 +30,8 @@ sed -i "s|new URL('unlink-widget_bg.wasm', import.meta.url)|new URL('unlink.wasm
 # Leptos brings wasm-streams, whose classes are exports the widget never calls: out they go,
 # from the wasm and from the glue (docs/size.md: 1.1 KB gzip).
 node scripts/prune-wasm.mjs dist/unlink.wasm dist/unlink-widget.js
+# Then its imports and exports get short names, in the wasm and in the glue (docs/size.md).
+node scripts/shorten-wasm-names.mjs dist/unlink.wasm dist/unlink-widget.js
 integrity=$(node -e 'const c = require("node:crypto"), f = require("node:fs");
   console.log("sha384-" + c.createHash("sha384").update(f.readFileSync(process.argv[1])).digest("base64"))' \
   dist/unlink.wasm)

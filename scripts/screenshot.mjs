@@ -11,7 +11,7 @@ const page = await browser.newPage({ viewport: { width: 880, height: 620 }, devi
 await page.goto(base);
 const row = page.locator("#access");
 await row.getByRole("button", { name: "Unlink bank account" }).click();
-await page.getByRole("alertdialog").waitFor();
+await page.getByRole("dialog").waitFor();
 await page.waitForTimeout(300); // let the opening fade finish
 await page.screenshot({ path: "docs/dialog.png" });
 await row.getByRole("button", { name: "Unlink account" }).click();

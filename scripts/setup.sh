@@ -60,9 +60,11 @@ fi
 #    replica tests and the reference set-up (started by the scripts, never as services);
 #    wrk for the proxy benchmark; faketime, for a replica whose clock runs fast; musl-tools,
 #    whose musl-gcc builds the C in the static release binary; PHP with curl and Python's
-#    requests, which run the README's service-route snippets as a partner would.
+#    requests, which run the README's service-route snippets as a partner would; Orca (the
+#    screen reader), AT-SPI, a D-Bus session bus and xdotool, to hear what a blind user hears.
 packages=(chromium chromium-driver firefox-esr webkit2gtk-driver xvfb xauth postgresql nginx wrk
-  faketime musl-tools php-cli php-curl python3-requests)
+  faketime musl-tools php-cli php-curl python3-requests orca python3-pyatspi at-spi2-core
+  dbus-daemon dbus-bin xdotool)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")

@@ -88,6 +88,12 @@ for engine in chromium firefox webkit; do
   ENGINE=$engine "in_$engine" node --test --test-concurrency=1 --test-reporter=spec tests/webdriver/
 done
 
+# Orca runs one instance per user: the engines take turns.
+for engine in chromium firefox; do
+  step "what a screen reader says in $engine (Orca, keyboard journeys; transcripts in target/screen-reader/)"
+  ENGINE=$engine node --test --test-reporter=spec tests/screen-reader/
+done
+
 step "the proxy as partners without Rust install it: a static binary, unpacked and run with no Rust on PATH"
 scripts/release-proxy.sh
 scripts/check-release.sh

@@ -84,14 +84,6 @@ impl Phase {
         }
     }
 
-    /// The dialog's progress line while the request is in flight.
-    pub(crate) fn progress_text(self, texts: &Texts) -> String {
-        match self {
-            Phase::Pending => texts.get(Key::Pending).to_owned(),
-            _ => String::new(),
-        }
-    }
-
     /// The `data-state` attribute, for partners' CSS and for tests.
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -228,7 +220,6 @@ mod tests {
             spoken(Phase::error_text),
             ["You aren’t allowed to unlink this account."]
         );
-        assert_eq!(spoken(Phase::progress_text), ["Unlinking…"]);
     }
 
     #[test]

@@ -1,9 +1,10 @@
-//! The widget's markup: a trigger button, an alert dialog, and what replaces the trigger
-//! after success (a visible sentence, and a live region that announces it once).
+//! The widget's markup: a trigger button, a confirmation dialog, and the sentence that
+//! replaces the trigger after success.
 //!
 //! Built on the native `<dialog>` opened with `showModal()`: the browser then makes the page
-//! behind inert, keeps Tab inside the dialog, hides the rest from assistive technology and
-//! turns Escape into a `cancel` event.
+//! behind inert, hides the rest from assistive technology and turns Escape into a `cancel`
+//! event. What a screen reader says at each step was listened to (Orca with Chromium and
+//! Firefox, `tests/screen-reader/`); the comments below give what each choice changed.
 //!
 //! Size note: every reactive closure, node ref and stored value adds a kilobyte or so of
 //! WebAssembly for every end user. So the markup is static apart from what must change, and
@@ -44,8 +45,8 @@ pub(crate) fn UnlinkAccount(
     in_flight: InFlight,
 ) -> impl IntoView {
     let n = next_instance();
-    let [title_id, description_id, account_id] =
-        ["title", "description", "account"].map(|part| format!("unlink-{n}-{part}"));
+    let [title_id, description_id, account_id, done_id] =
+        ["title", "description", "account", "done"].map(|part| format!("unlink-{n}-{part}"));
     let (labelled_by, described_by) = (title_id.clone(), description_id.clone());
     let texts = Arc::new(options.texts.clone());
     let [trigger_text, title, cancel, confirm] =
@@ -65,16 +66,16 @@ pub(crate) fn UnlinkAccount(
     });
     let done = move || matches!(phase.get(), Phase::Done { .. });
     let pending = move || (phase.get() == Phase::Pending).then_some("true");
-    let (done_text, error_text, progress_text) = {
-        let (a, b, c) = (texts.clone(), texts.clone(), texts);
+    let (done_text, error_text) = {
+        let (a, b) = (texts.clone(), texts);
         (
             move || phase.get().status_text(&a),
             move || phase.get().error_text(&b),
-            move || phase.get().progress_text(&c),
         )
     };
 
-    let (open, dismiss, confirm_click, on_cancel, on_close) = (
+    let (open, dismiss, confirm_click, on_cancel, on_close, on_key) = (
+        flow.clone(),
         flow.clone(),
         flow.clone(),
         flow.clone(),
@@ -97,21 +98,30 @@ pub(crate) fn UnlinkAccount(
                 {trigger_text}
             </button>
             <span id=account_id.clone() hidden>{account}</span>
-            // After success: the visible outcome, in the trigger's place and given its focus.
-            // A plain element, so closing some later dialog on the page cannot re-announce it.
-            // Empty (and so not displayed, see the CSS) until then.
-            <p class="unlink-done" tabindex="-1" aria-describedby=account_id>
+            // After success: the visible outcome, in the trigger's place and given its focus,
+            // which is how it is heard (a live region was not heard in Firefox and heard
+            // twice in Chromium). A group named by its own sentence: a focused paragraph is
+            // read twice by Chromium (its name, then its text), a plain div not at all by
+            // Firefox. Empty (and so not displayed, see the CSS) until then.
+            <p
+                class="unlink-done"
+                id=done_id.clone()
+                role="group"
+                tabindex="-1"
+                aria-labelledby=done_id
+                aria-describedby=account_id
+            >
                 {done_text}
             </p>
-            // Present and empty from the start: screen readers announce a live region's
-            // changes, not its arrival. It speaks once after success, then falls quiet.
-            <p class="unlink-status" role="status"></p>
+            // `dialog`, not `alertdialog`: Chromium reads an alert dialog about three times
+            // on open. Opening focuses the dialog (its question and consequence are read
+            // once), then Cancel (see `Flow::open`).
             <dialog
                 class="unlink-dialog"
-                role="alertdialog"
                 aria-labelledby=labelled_by
                 aria-describedby=described_by
-                // Not a Tab stop of its own (Firefox and WebKit make a scrolling dialog one).
+                autofocus
+                // Focusable for that first moment, but not a Tab stop of its own.
                 tabindex="-1"
                 // Escape (and other close requests) cancel, except while pending: the dialog
                 // stays until the answer, so the outcome is shown where the user is.
@@ -120,18 +130,21 @@ pub(crate) fn UnlinkAccount(
                     on_cancel.dismiss();
                 }
                 on:close=move |_| on_close.closed_by_browser()
+                on:keydown=move |ev: web_sys::KeyboardEvent| on_key.wrap_tab(&ev)
             >
                 <h2 class="unlink-title" id=title_id>{title}</h2>
                 <p class="unlink-description" id=description_id>{description}</p>
+                // Not displayed while empty (see the CSS): Firefox announces an alert when it
+                // appears, not when its text changes.
                 <p class="unlink-error" role="alert">{error_text}</p>
-                <p class="unlink-progress" role="status">{progress_text}</p>
+                // "Unlinking…", written by `Flow::confirm` only if the answer takes a moment.
+                <p class="unlink-progress" role="status"></p>
                 <div class="unlink-actions">
-                    // First in DOM order and autofocused: the least destructive choice.
+                    // First in DOM order and focused on open: the least destructive choice.
                     // While pending it does nothing (the answer is on its way), and says so.
                     <button
                         type="button"
                         class="unlink-button unlink-cancel"
-                        autofocus
                         aria-disabled=pending
                         on:click=move |_| dismiss.dismiss()
                     >
@@ -224,23 +237,50 @@ impl Flow {
         emit(&self.host, event, &fields);
     }
 
-    fn open(&self) {
+    fn open(self: &Rc<Self>) {
         if !self.step(Event::Open) {
             return;
         }
         self.idempotency_key.replace(None);
-        let dialog = self.dialog();
-        if let Some(dialog) = &dialog {
-            let _ = dialog.show_modal();
-        }
-        // showModal() honours `autofocus`, but not in every engine: say it explicitly.
-        self.focus(".unlink-cancel");
-        // Focus scrolls a dialog taller than the screen (400 % zoom, a landscape phone) down
-        // to Cancel; the question comes first.
-        if let Some(dialog) = dialog {
-            dialog.set_scroll_top(0);
-        }
+        let Some(dialog) = self.dialog() else {
+            return;
+        };
+        let _ = dialog.show_modal();
+        // The dialog first, so screen readers read its question and consequence (Firefox
+        // says only "Cancel" when focus lands on a button in a dialog that just opened),
+        // then Cancel a moment later, once they have. Unless the user has moved already.
+        let _ = dialog.focus();
+        let flow = self.clone();
+        set_timeout(
+            move || {
+                if flow.find::<HtmlElement>(".unlink-dialog:focus").is_some() {
+                    flow.focus(".unlink-cancel");
+                    // Focus scrolls a dialog taller than the screen (400 % zoom, a landscape
+                    // phone) down to Cancel; the question comes first.
+                    dialog.set_scroll_top(0);
+                }
+            },
+            SCREEN_READER_MOMENT,
+        );
         self.emit(WidgetEvent::Open, &[]);
+    }
+
+    /// Tab and Shift+Tab go round the dialog's two buttons, as the APG dialog pattern asks:
+    /// otherwise Tab from the last one leaves the page for the browser's toolbar.
+    fn wrap_tab(&self, ev: &web_sys::KeyboardEvent) {
+        if ev.key() != "Tab" {
+            return;
+        }
+        let (first, last) = (".unlink-cancel:focus", ".unlink-confirm:focus");
+        let (from, to) = if ev.shift_key() {
+            (first, ".unlink-confirm")
+        } else {
+            (last, ".unlink-cancel")
+        };
+        if self.find::<HtmlElement>(from).is_some() {
+            ev.prevent_default();
+            self.focus(to);
+        }
     }
 
     fn dismiss(&self) {
@@ -301,6 +341,17 @@ impl Flow {
             });
         };
         self.in_flight.replace(Some(abort.clone()));
+        // "Unlinking…" only if the answer takes a moment: a fast answer is heard alone, and
+        // a progress line queued behind it is never heard after the outcome.
+        let flow = self.clone();
+        set_timeout(
+            move || {
+                if flow.phase.try_get_untracked() == Some(Phase::Pending) {
+                    flow.set_progress(Some(flow.options.texts.get(Key::Pending)));
+                }
+            },
+            PROGRESS_AFTER,
+        );
         let flow = self.clone();
         leptos::task::spawn_local(async move {
             let reply = request::unlink(&flow.options, &key, &abort).await;
@@ -321,20 +372,39 @@ impl Flow {
     }
 
     fn settle(&self, reply: Reply) {
-        if !self.step(Event::Settled(reply.outcome)) {
+        let event = Event::Settled(reply.outcome);
+        if self
+            .phase
+            .with_untracked(|phase| phase.next(event))
+            .is_none()
+        {
             return;
         }
+        // Success: focus moves to the sentence while the dialog is still in the page (no
+        // longer modal, and invisible), which closes a moment later. Focus that leaves a
+        // dialog already closed comes from an object Orca with Chromium finds dead, and the
+        // sentence it lands on is not said.
+        if matches!(reply.outcome, Outcome::Unlinked { .. })
+            && let Some(dialog) = self.dialog()
+        {
+            dialog.close();
+            dialog.show();
+            let _ = dialog.set_attribute("data-closing", "");
+            set_timeout(
+                move || {
+                    dialog.close();
+                    let _ = dialog.remove_attribute("data-closing");
+                },
+                SCREEN_READER_MOMENT,
+            );
+        }
+        self.step(event);
+        self.set_progress(None);
         let status = or_null(reply.status);
         let request_id = or_null(reply.request_id);
         match reply.outcome {
             Outcome::Unlinked { already } => {
                 request::remember_unlinked(&self.options);
-                if let Some(dialog) = self.dialog() {
-                    dialog.close();
-                }
-                self.announce(Phase::Done {
-                    already_unlinked: already,
-                });
                 self.emit(
                     WidgetEvent::Success,
                     &[
@@ -367,27 +437,23 @@ impl Flow {
 }
 
 impl Flow {
-    /// Says the outcome in the live region once. Not in this task: Firefox keeps the page
-    /// behind a modal out of its accessibility tree until the frame after `close()`, and
-    /// would not announce the change. Cleared a few seconds later (deletions are not
-    /// announced), or Chromium repeats it whenever a later modal on the page closes.
-    ///
-    /// Plain DOM writes rather than a signal: a reactive text costs every end user a kilobyte.
-    fn announce(&self, done: Phase) {
-        let Some(live) = self.find::<HtmlElement>(".unlink-status") else {
-            return;
-        };
-        let text = done.status_text(&self.options.texts);
-        request_animation_frame(move || {
-            live.set_text_content(Some(&text));
-            set_timeout(move || live.set_text_content(None), ANNOUNCEMENT);
-        });
+    /// Writes (or clears) the dialog's progress line. Plain DOM writes rather than a
+    /// signal: a reactive text costs every end user a kilobyte.
+    fn set_progress(&self, text: Option<&str>) {
+        if let Some(line) = self.find::<HtmlElement>(".unlink-progress") {
+            line.set_text_content(text);
+        }
     }
 }
 
-/// How long the success live region holds its sentence: long enough for any screen reader
-/// to pick it up, short enough that it is gone before the user opens another dialog.
-const ANNOUNCEMENT: std::time::Duration = std::time::Duration::from_secs(3);
+/// How long a screen reader is given to take in one change before the next: the dialog
+/// keeps focus that long before Cancel takes it, and after success the dialog stays (unseen)
+/// that long once focus has moved out of it. Orca with Firefox needed more than one task;
+/// 150 ms was heard in every run, and is too short for anyone to notice.
+const SCREEN_READER_MOMENT: std::time::Duration = std::time::Duration::from_millis(150);
+
+/// How long an answer may take before the dialog says "Unlinking…".
+const PROGRESS_AFTER: std::time::Duration = std::time::Duration::from_millis(400);
 
 /// A random (version 4) UUID from the browser's CSPRNG. `crypto.randomUUID()` would be
 /// shorter but only exists on HTTPS pages; `getRandomValues` works everywhere.

@@ -147,7 +147,8 @@ impl Widget {
         (!text.is_empty()).then_some(text)
     }
 
-    /// The text of the dialog's `role=status` region (the "Unlinking…" line).
+    /// The text of the dialog's `role=status` region (the "Unlinking…" line, written only
+    /// once the answer takes a moment).
     fn progress(&self) -> String {
         self.get("dialog [role=status]").text_content().unwrap()
     }
@@ -170,10 +171,15 @@ impl Widget {
             .unwrap_or_else(|| panic!("no {name} event"))
     }
 
-    /// Clicks the trigger and waits for the dialog.
+    /// Clicks the trigger and waits for the dialog, then for Cancel to take focus from it
+    /// (the dialog holds focus for a moment first, so screen readers read it).
     async fn open(&self) {
         self.trigger().expect("trigger").click();
         wait_for("the dialog to open", || self.dialog().open()).await;
+        wait_for("Cancel to take focus", || {
+            is_focused(&self.button("Cancel"))
+        })
+        .await;
     }
 
     /// Clicks "Unlink account" and waits until the request is on its way.
@@ -182,9 +188,13 @@ impl Widget {
         wait_for("the pending state", || self.state() == "pending").await;
     }
 
-    /// Waits until the answer to the request in flight has been shown.
+    /// Waits until the answer to the request in flight has been shown (after success, the
+    /// dialog closes a moment after focus has left it).
     async fn settled(&self) {
-        wait_for("the answer to be shown", || self.state() != "pending").await;
+        wait_for("the answer to be shown", || {
+            self.state() != "pending" && (self.state() != "done" || !self.dialog().open())
+        })
+        .await;
     }
 
     /// Waits until the dialog has been dismissed.

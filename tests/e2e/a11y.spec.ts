@@ -61,7 +61,7 @@ test("the open dialog's accessibility tree", async ({ page }) => {
   const gtbank = Widget.row(page, "gtbank");
   await gtbank.open();
   await expect(gtbank.dialog).toMatchAriaSnapshot(`
-    - alertdialog "Unlink bank account?":
+    - dialog "Unlink bank account?":
       - heading "Unlink bank account?" [level=2]
       - paragraph: Your GTBank account ending 1234 will be unlinked. Its data will be deleted and this app will lose access to it. You can link it again later.
       - button "Cancel"
@@ -118,6 +118,6 @@ test("two widgets on one page use distinct ids", async ({ page }) => {
   const ids = await page.evaluate(() =>
     [...document.querySelectorAll(".unlink [id]")].map((element) => element.id),
   );
-  expect(ids.length).toBe(9); // three widgets, three ids each
+  expect(ids.length).toBe(12); // three widgets, four ids each
   expect(new Set(ids).size).toBe(ids.length);
 });

@@ -30,7 +30,7 @@ test("custom element attributes: locale, wording, and changes after connect", as
   const w = page.locator("#w");
   const trigger = w.getByRole("button", { name: "Dissocier le compte bancaire" });
   await trigger.click();
-  const dialog = w.getByRole("alertdialog", { name: "Dissocier le compte bancaire\u202F?" });
+  const dialog = w.getByRole("dialog", { name: "Dissocier le compte bancaire\u202F?" });
   await expect(dialog).toHaveAccessibleDescription(/^Votre compte GTBank se terminant par 1234 sera dissocié\./);
   await expect(dialog.getByRole("button", { name: "Non merci" })).toBeFocused();
   await page.keyboard.press("Escape");

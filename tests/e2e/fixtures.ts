@@ -82,8 +82,6 @@ export class Widget {
   readonly alert: Locator;
   /** The visible sentence that replaces the trigger after success. */
   readonly done: Locator;
-  /** The visually hidden live region that announces that sentence once. */
-  readonly announcement: Locator;
   readonly progress: Locator;
 
   constructor(
@@ -92,22 +90,24 @@ export class Widget {
   ) {
     this.trigger = scope.getByRole("button", { name: "Unlink bank account" });
     // The dialog is in the top layer, but still inside the row in the DOM.
-    this.dialog = scope.getByRole("alertdialog");
+    this.dialog = scope.getByRole("dialog");
     this.cancel = this.dialog.getByRole("button", { name: "Cancel" });
     this.confirm = this.dialog.getByRole("button", { name: "Unlink account" });
     this.alert = this.dialog.getByRole("alert");
     this.progress = this.dialog.getByRole("status");
     this.done = scope.locator(".unlink-done");
-    this.announcement = scope.locator(".unlink-status");
   }
 
   static row(page: Page, id: string): Widget {
     return new Widget(page, page.locator(`#${id}`));
   }
 
+  /** Opens the dialog and waits for Cancel to take focus (the dialog holds it a moment
+   * first, so screen readers read it). */
   async open(): Promise<void> {
     await this.trigger.click();
     await expect(this.dialog).toBeVisible();
+    await expect(this.cancel).toBeFocused();
   }
 }
 

@@ -122,7 +122,7 @@ for (const mode of ["production", "development"] as const) {
       await page.getByRole("button", { name: "Access Bank" }).click();
       const access = page.getByRole("region", { name: "Access Bank account" });
       await access.getByRole("button", { name: "Unlink bank account" }).click();
-      const dialog = access.getByRole("alertdialog", { name: "Unlink bank account?" });
+      const dialog = access.getByRole("dialog", { name: "Unlink bank account?" });
       await expect(dialog.getByRole("button", { name: "Cancel" })).toBeFocused();
       await dialog.getByRole("button", { name: "Unlink account" }).click();
       await expect(access.locator(".unlink-done")).toHaveText("Bank account unlinked.");
