@@ -16,6 +16,11 @@ console.error = (...args) => {
   consoleError(...args);
 };
 
+// The signed-in user's session, as a partner's login would set it (HttpOnly in a real app).
+// A proxy refuses unlinks that carry no credentials at all before asking the authoriser; the
+// demo's authoriser (the fake Mono's) accepts any session as "demo-user".
+document.cookie = "session=demo-user; path=/; SameSite=Strict";
+
 window.accessWidget = mount(document.getElementById("access-unlink"), {
   accountId: "65c4c03aa66a95b572cb5a86",
   endpoint: "/api/mono",
